@@ -1,0 +1,39 @@
+"""Pixel-space conventions shared by the model, the data pipelines and export.
+
+The flow's density lives on dequantised pixel space `[0, 256)^D`: an 8-bit
+image `x in {0, ..., 255}^D` becomes `y = x + u` with `u ~ U[0, 1)^D`
+(uniform dequantisation, Theis et al. 2016; paper section 4.1). Under this
+convention `-log p(y) / (D ln 2)` is the bits/dim reported everywhere.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+NUM_BINS = 256
+# The largest float32 strictly below 256: the top of `[0, 256)`.
+MAX_PIXEL = float(np.nextafter(np.float32(NUM_BINS), np.float32(0)))
+
+
+def dequantize(images, seed):
+  """Uniformly dequantises 8-bit images: `y = x + u`, `u ~ U[0, 1)`.
+
+  Args:
+    images: uint8 `Tensor` of any shape, e.g. `[N, H, W, C]`.
+    seed: stateless seed, a shape `[2]` integer `Tensor` (see
+      `tf.random.stateless_uniform`); the same seed gives the same noise.
+
+  Returns:
+    float32 `Tensor` of the same shape with values in `[0, 256)`.
+  """
+  images = tf.convert_to_tensor(images)
+  if images.dtype != tf.uint8:
+    raise ValueError(
+        f"dequantize expects uint8 images, received dtype {images.dtype.name}.")
+  noise = tf.random.stateless_uniform(tf.shape(images), seed, dtype=tf.float32)
+  return tf.minimum(tf.cast(images, tf.float32) + noise, MAX_PIXEL)
+
+
+def to_uint8(pixels):
+  """Quantises float pixels in `[0, 256)` to uint8 by flooring (clipped)."""
+  pixels = tf.clip_by_value(pixels, 0.0, MAX_PIXEL)
+  return tf.cast(tf.floor(pixels), tf.uint8)
