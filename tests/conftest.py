@@ -1,0 +1,5 @@
+"""pytest configuration shared by all tests."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

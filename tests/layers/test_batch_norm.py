@@ -1,0 +1,99 @@
+"""Tests of tf_realnvp.layers.BatchNormalization."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_realnvp.layers import BatchNormalization
+from tests import flow_checks
+
+EPS = 1e-4
+
+
+def _layer(**kwargs):
+  layer = BatchNormalization(dtype="float64", **kwargs)
+  layer.build((None, 3, 3, 2))
+  flow_checks.randomize_weights(layer, seed=1)
+  return layer
+
+
+def _inputs():
+  rng = np.random.default_rng(0)
+  return 2.0 + 3.0 * rng.standard_normal((5, 3, 3, 2))
+
+
+def _normalized(x, mean, variance, layer):
+  return (np.asarray(layer.gamma) * (x - mean) / np.sqrt(variance + EPS) +
+          np.asarray(layer.beta))
+
+
+def test_eval_mode_uses_running_averages_and_changes_nothing():
+  layer, x = _layer(), _inputs()
+  before = [np.asarray(v) for v in layer.non_trainable_variables]
+  out = layer(x, training=False)
+  np.testing.assert_allclose(
+      out, _normalized(x, np.asarray(layer.moving_mean),
+                       np.asarray(layer.moving_variance), layer), rtol=1e-12)
+  for old, new in zip(before, layer.non_trainable_variables):
+    np.testing.assert_array_equal(old, new)
+
+
+@pytest.mark.parametrize("average_in_training", [False, True])
+def test_training_mode_normalizes_and_updates_running_averages(
+    average_in_training):
+  layer, x = _layer(momentum=0.9, average_in_training=average_in_training), _inputs()
+  old_mean, old_var = np.asarray(layer.moving_mean), np.asarray(
+      layer.moving_variance)
+  batch_mean, batch_var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+  out = layer(x, training=True)
+  new_mean = 0.9 * old_mean + 0.1 * batch_mean
+  new_var = 0.9 * old_var + 0.1 * batch_var
+  np.testing.assert_allclose(layer.moving_mean, new_mean, rtol=1e-12)
+  np.testing.assert_allclose(layer.moving_variance, new_var, rtol=1e-12)
+  # Paper appendix E: normalise with the updated running average itself.
+  used = (new_mean, new_var) if average_in_training else (batch_mean, batch_var)
+  np.testing.assert_allclose(out, _normalized(x, *used, layer), rtol=1e-10)
+
+
+def test_affine_matches_normalization_and_has_the_closed_form_slope():
+  layer = _layer()
+  mean, variance = np.array([0.5, -1.0]), np.array([2.0, 0.25])
+  multiplier, offset = layer.affine(mean, variance)
+  x = _inputs()
+  np.testing.assert_allclose(x * multiplier + offset,
+                             _normalized(x, mean, variance, layer), rtol=1e-12)
+  np.testing.assert_allclose(
+      np.log(np.abs(multiplier)),
+      np.log(np.abs(layer.gamma)) - 0.5 * np.log(variance + EPS), rtol=1e-12)
+
+
+def test_running_averages_are_synchronised_on_read_with_mean():
+  layer = _layer()
+  for variable in (layer.moving_mean, layer.moving_variance):
+    assert not variable.trainable
+    assert variable.value.synchronization == tf.VariableSynchronization.ON_READ
+    assert variable.value.aggregation == tf.VariableAggregation.MEAN
+
+
+def test_get_config_round_trips():
+  layer = BatchNormalization(momentum=0.8, epsilon=1e-3, center=False,
+                             average_in_training=True, synchronized=True)
+  clone = BatchNormalization.from_config(layer.get_config())
+  assert clone.get_config() == layer.get_config()
+  clone.build((None, 2, 2, 3))
+  assert clone.beta is None and clone.gamma.shape == (3,)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(momentum=1.0), "momentum"),
+    (dict(momentum=-0.1), "momentum"),
+    (dict(epsilon=0.0), "epsilon"),
+])
+def test_bad_arguments_raise(kwargs, message):
+  with pytest.raises(ValueError, match=message):
+    BatchNormalization(**kwargs)
+
+
+def test_bad_input_rank_raises():
+  with pytest.raises(ValueError, match=r"\[N, H, W, C\]"):
+    BatchNormalization().build((None, 3))

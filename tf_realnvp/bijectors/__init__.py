@@ -1,0 +1,11 @@
+"""Real NVP's bijectors: `tfp.bijectors.Bijector` subclasses."""
+
+from tf_realnvp.bijectors.batch_norm import BatchNorm
+from tf_realnvp.bijectors.coupling import AffineCoupling
+from tf_realnvp.bijectors.coupling import CouplingMask
+from tf_realnvp.bijectors.factor_out import FactorOut
+from tf_realnvp.bijectors.multiscale import multiscale_bijectors
+from tf_realnvp.bijectors.multiscale import multiscale_layout
+from tf_realnvp.bijectors.one_pass import OnePassBijector
+from tf_realnvp.bijectors.preprocessing import PixelLogit
+from tf_realnvp.bijectors.squeeze import Squeeze

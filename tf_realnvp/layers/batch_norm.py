@@ -1,0 +1,163 @@
+"""Batch normalisation with running statistics, usable as a flow layer."""
+
+import keras
+import tensorflow as tf
+
+_AXES = (0, 1, 2)  # NHWC: statistics per channel over batch and space.
+
+
+class BatchNormalization(keras.layers.Layer):
+  r"""Per-channel batch normalisation of NHWC feature maps.
+
+  For `x` of shape `[N, H, W, C]` and per-channel statistics `mu, var` (shape
+  `[C]`) the layer computes
+
+  $$\hat x = \gamma \frac{x - \mu}{\sqrt{\mathrm{var} + \epsilon}} + \beta,$$
+
+  whose Jacobian is diagonal with log-determinant per example
+  `H * W * sum_c (log|gamma_c| - 0.5 log(var_c + eps))` (paper, section 3.7;
+  `affine` returns the per-channel slope and offset). `gamma` and `beta` are learned when `scale` and
+  `center` are set.
+
+  Which statistics are used:
+  - `training=False`: the running averages `moving_mean`, `moving_variance`.
+  - `training=True`: the minibatch moments `(mu_b, var_b)` (biased variance),
+    and the running averages are updated as
+    `moving <- momentum * moving + (1 - momentum) * batch`.
+  - `training=True` with `average_in_training=True`: the paper's appendix E
+    option. Normalisation uses the updated running average itself,
+    `momentum * moving + (1 - momentum) * batch`, so that small minibatches
+    give less noisy statistics; gradients flow through the current batch's
+    share `(1 - momentum) * batch`.
+
+  Multi-device training: the running averages are `ON_READ` variables
+  aggregated by `MEAN`, so that reading them outside a replica (checkpoints,
+  evaluation under `strategy.run` reads the local copy) gives the replica
+  average. With `synchronized=True` the minibatch moments are all-reduced
+  across replicas, so every replica normalises with the statistics of the
+  global batch (and their running averages stay identical).
+
+  Args:
+    momentum: decay of the running averages, in `[0, 1)`.
+    epsilon: added to the variance, `> 0`.
+    center: learn the offset `beta`.
+    scale: learn the scale `gamma`.
+    average_in_training: normalise with the running average during training
+      (paper appendix E) instead of the minibatch moments alone.
+    synchronized: all-reduce the minibatch moments across replicas.
+    **kwargs: `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+  """
+
+  def __init__(self,
+               momentum=0.95,
+               epsilon=1e-4,
+               center=True,
+               scale=True,
+               average_in_training=False,
+               synchronized=False,
+               **kwargs):
+    super().__init__(**kwargs)
+    if not 0.0 <= momentum < 1.0:
+      raise ValueError(f"momentum must be in [0, 1), received {momentum!r}.")
+    if not epsilon > 0.0:
+      raise ValueError(f"epsilon must be > 0, received {epsilon!r}.")
+    self.momentum = float(momentum)
+    self.epsilon = float(epsilon)
+    self.center = bool(center)
+    self.scale = bool(scale)
+    self.average_in_training = bool(average_in_training)
+    self.synchronized = bool(synchronized)
+
+  def build(self, input_shape):
+    if len(input_shape) != 4 or input_shape[-1] is None:
+      raise ValueError("BatchNormalization expects [N, H, W, C] inputs with a "
+                       f"known C, received shape {tuple(input_shape)}.")
+    channels = int(input_shape[-1])
+    self.gamma = self.add_weight(
+        shape=(channels,), initializer="ones", name="gamma",
+        trainable=True) if self.scale else None
+    self.beta = self.add_weight(
+        shape=(channels,), initializer="zeros", name="beta",
+        trainable=True) if self.center else None
+    self.moving_mean = self._running_average(channels, "zeros", "moving_mean")
+    self.moving_variance = self._running_average(channels, "ones",
+                                                 "moving_variance")
+
+  def _running_average(self, channels, initializer, name):
+    with keras.name_scope(self.name, caller=self):
+      return keras.Variable(
+          initializer=initializer, shape=(channels,), dtype=self.variable_dtype,
+          trainable=False, synchronization="on_read", aggregation="mean",
+          name=name)
+
+  def statistics(self, x, training):
+    """Returns the `(mean, variance)` to normalise `x` with, each `[C]`.
+
+    In training mode this also updates the running averages (once per call).
+
+    Args:
+      x: `[N, H, W, C]` inputs.
+      training: Python bool.
+    """
+    if not training:
+      return (tf.convert_to_tensor(self.moving_mean),
+              tf.convert_to_tensor(self.moving_variance))
+    mean, variance = self._batch_moments(x)
+    new_mean = self._decayed(self.moving_mean, mean)
+    new_variance = self._decayed(self.moving_variance, variance)
+    self.moving_mean.assign(tf.stop_gradient(new_mean))
+    self.moving_variance.assign(tf.stop_gradient(new_variance))
+    if self.average_in_training:
+      return new_mean, new_variance
+    return mean, variance
+
+  def _decayed(self, moving, batch):
+    return self.momentum * tf.convert_to_tensor(moving) + (
+        1.0 - self.momentum) * batch
+
+  def _batch_moments(self, x):
+    """Per-channel mean and biased variance of the (global, if synced) batch."""
+    context = tf.distribute.get_replica_context()
+    if (not self.synchronized or context is None or
+        context.num_replicas_in_sync == 1):
+      return tf.nn.moments(x, axes=_AXES)
+    count = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), x.dtype)
+    totals = context.all_reduce(tf.distribute.ReduceOp.SUM, [
+        tf.reduce_sum(x, axis=_AXES),
+        tf.reduce_sum(tf.square(x), axis=_AXES), count
+    ])
+    mean = totals[0] / totals[2]
+    return mean, tf.maximum(totals[1] / totals[2] - tf.square(mean), 0.0)
+
+  def affine(self, mean, variance):
+    """The normalisation as `x * multiplier + offset`, each `[C]`.
+
+    `multiplier = gamma / sqrt(variance + eps)`,
+    `offset = beta - mean * multiplier`; the log-slope per channel is
+    `log|multiplier|`.
+    """
+    multiplier = tf.math.rsqrt(variance + self.epsilon)
+    if self.gamma is not None:
+      multiplier *= self.gamma
+    offset = -mean * multiplier
+    if self.beta is not None:
+      offset += self.beta
+    return multiplier, offset
+
+  def call(self, inputs, training=None):
+    multiplier, offset = self.affine(*self.statistics(inputs, bool(training)))
+    return inputs * multiplier + offset
+
+  def compute_output_shape(self, input_shape):
+    return input_shape
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(
+        momentum=self.momentum,
+        epsilon=self.epsilon,
+        center=self.center,
+        scale=self.scale,
+        average_in_training=self.average_in_training,
+        synchronized=self.synchronized)
+    return config

@@ -1,0 +1,282 @@
+"""`RealNVP`: the Keras model that owns the flow's layers and builds its TFP distribution."""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tf_realnvp import pixels
+from tf_realnvp import seeds
+from tf_realnvp.bijectors import multiscale
+from tf_realnvp.bijectors.preprocessing import PixelLogit
+from tf_realnvp.layers.batch_norm import BatchNormalization
+from tf_realnvp.layers.resnet import CouplingResNet
+from tf_realnvp.layers.squeeze import Squeeze
+
+tfb = tfp.bijectors
+tfd = tfp.distributions
+
+
+class RealNVP(keras.Model):
+  r"""Real NVP (Dinh, Sohl-Dickstein & Bengio, ICLR 2017) on images.
+
+  The model is a density on dequantised pixel space `[0, 256)^D`,
+  `D = H * W * C`:
+
+  $$\log p(y) = \log \mathcal N(f(y); 0, I)
+      + \log\left|\det \frac{\partial f(y)}{\partial y}\right|,$$
+
+  (paper, equation 3) where `f`, the data-to-latent map, is the pixel
+  preprocessing `logit(alpha + (1 - 2 alpha) y / 256)` followed by the
+  multi-scale stack of affine couplings (`tf_realnvp.bijectors`). The whole
+  map is one `tfb.Chain`, in TFP's direction: its `forward` is latent ->
+  pixels (the paper's `f^{-1}`, sampling) and its `inverse` is `f`.
+  Bits/dim of a dequantised image is `-log p(y) / (D ln 2)`, nothing added.
+
+  ```python
+  model = tf_realnvp.RealNVP(image_shape=(32, 32, 3), num_scales=2,
+                             num_blocks=8, num_filters=64)
+  dist = model.distribution()        # event shape [32, 32, 3]
+  dist.log_prob(y)                   # y float32 [N, 32, 32, 3] in [0, 256)
+  model.bits_per_dim(images_uint8)   # [N], uniformly dequantised
+  model.sample(16, temperature=0.7)  # float32 [16, 32, 32, 3] in [0, 256)
+  ```
+
+  The model owns every Keras layer, so `model.trainable_variables` is the
+  complete list for an optimizer, `model.losses` holds the L2 penalty on the
+  weight-norm scales, and `tf.train.Checkpoint(model=model)` saves the
+  running batch-norm statistics too. Distributions and bijectors are built on
+  demand around these layers; they hold no variables of their own.
+
+  Args:
+    image_shape: `(H, W, C)` of the images; `H` and `W` divisible by
+      `2 ** (num_scales - 1)`.
+    num_scales: scales of the multi-scale architecture, `>= 1`.
+    num_blocks: residual blocks per s/t network, `>= 0`.
+    num_filters: feature maps of the first scale's s/t networks (doubling at
+      each scale), `>= 1`.
+    alpha: the logit preprocessing's margin, in `(0, 0.5)`.
+    l2_scale: L2 penalty on the weight-norm scales (paper: 5e-5), `>= 0`.
+    batch_norm_momentum: decay of the running batch-norm averages, `[0, 1)`.
+    average_in_training: normalise with running averages in training mode
+      (paper, appendix E; see `tf_realnvp.layers.BatchNormalization`).
+    coupling_batch_norm: a batch-norm bijector after every coupling.
+    synchronized_batch_norm: all-reduce batch moments across replicas.
+    **kwargs: `keras.Model` arguments (`name`, `dtype`).
+  """
+
+  def __init__(self,
+               image_shape,
+               num_scales=2,
+               num_blocks=4,
+               num_filters=32,
+               alpha=0.05,
+               l2_scale=5e-5,
+               batch_norm_momentum=0.95,
+               average_in_training=False,
+               coupling_batch_norm=True,
+               synchronized_batch_norm=False,
+               name="real_nvp",
+               **kwargs):
+    super().__init__(name=name, **kwargs)
+    self.layout = multiscale.multiscale_layout(image_shape, num_scales,
+                                               num_filters)
+    if int(num_blocks) != num_blocks or num_blocks < 0:
+      raise ValueError(f"num_blocks must be an int >= 0, received {num_blocks!r}.")
+    self.image_shape = tuple(int(d) for d in image_shape)
+    self.num_scales = int(num_scales)
+    self.num_blocks = int(num_blocks)
+    self.num_filters = int(num_filters)
+    self.alpha = PixelLogit(alpha).alpha  # Validates alpha.
+    self.l2_scale = float(l2_scale)
+    self.batch_norm_momentum = float(batch_norm_momentum)
+    self.average_in_training = bool(average_in_training)
+    self.coupling_batch_norm = bool(coupling_batch_norm)
+    self.synchronized_batch_norm = bool(synchronized_batch_norm)
+
+    specs = multiscale.couplings(self.layout)
+    self.coupling_networks = [
+        CouplingResNet(
+            output_channels=spec.mask().transformed_channels,
+            num_filters=spec.num_filters,
+            num_blocks=self.num_blocks,
+            l2_scale=self.l2_scale,
+            batch_norm_momentum=self.batch_norm_momentum,
+            average_in_training=self.average_in_training,
+            synchronized_batch_norm=self.synchronized_batch_norm,
+            dtype=self.dtype_policy,
+            name=f"coupling{i}_network") for i, spec in enumerate(specs)
+    ]
+    self.coupling_norms = [
+        BatchNormalization(
+            momentum=self.batch_norm_momentum,
+            average_in_training=self.average_in_training,
+            synchronized=self.synchronized_batch_norm,
+            dtype=self.dtype_policy,
+            name=f"coupling{i}_norm") for i in range(len(specs))
+    ] if self.coupling_batch_norm else []
+    self.squeezes = [
+        Squeeze(dtype=self.dtype_policy, name=f"scale{i}_squeeze")
+        for i in range(self.num_scales - 1)
+    ]
+    self.build((None,) + self.image_shape)
+
+  def build(self, input_shape=None):
+    """Creates every variable (the shapes follow from `image_shape`)."""
+    specs = multiscale.couplings(self.layout)
+    for spec, network in zip(specs, self.coupling_networks):
+      network.build((None,) + spec.event_shape[:2] +
+                    (spec.mask().network_input_channels,))
+    for spec, norm in zip(specs, self.coupling_norms):
+      norm.build((None,) + spec.event_shape)
+    for scale, squeeze in zip(self.layout, self.squeezes):
+      squeeze.build((None,) + scale.event_shape)
+
+  @property
+  def num_dims(self):
+    """`D = H * W * C`."""
+    return int(np.prod(self.image_shape))
+
+  def bijector(self, training=False):
+    """The flow as one `tfb.Chain`: `forward` latent -> pixels, `inverse` back.
+
+    The chain's first element is the `PixelLogit` preprocessing; the rest is
+    `tf_realnvp.bijectors.multiscale_bijectors`. Built anew on each call
+    (cheap: it only wraps the model's layers), so TFP's bijector cache never
+    outlives a step.
+
+    Args:
+      training: Python bool, batch normalisation with minibatch statistics
+        (and running-average updates) in `inverse`; never the direction.
+    """
+    norms = self.coupling_norms or [None] * len(self.coupling_networks)
+    return tfb.Chain(
+        [PixelLogit(self.alpha, dtype=self.compute_dtype)] +
+        multiscale.multiscale_bijectors(self.layout, self.coupling_networks,
+                                        norms, self.squeezes, training),
+        name="real_nvp")
+
+  def distribution(self, training=False):
+    """The model as a TFP distribution with event shape `image_shape`.
+
+    `tfd.TransformedDistribution(tfd.Sample(tfd.Normal(0, 1), image_shape),
+    self.bijector(training))`. Its `log_prob(y)` takes float pixels
+    `[..., H, W, C]` in `[0, 256)`. TFP returns an instance of the base class
+    `_TransformedDistribution` (not a `CompositeTensor`, since the bijectors
+    hold Keras layers), so `isinstance(d, tfd.TransformedDistribution)` is
+    False; it behaves like a `TransformedDistribution` in every other way.
+
+    Training mode note: TFP caches bijector results by input tensor. Build a
+    new distribution for each training step (as `training.py` does) rather
+    than reusing one across optimizer updates.
+    """
+    base = tfd.Sample(
+        tfd.Normal(tf.constant(0.0, self.compute_dtype),
+                   tf.constant(1.0, self.compute_dtype)),
+        sample_shape=self.image_shape)
+    return tfd.TransformedDistribution(base, self.bijector(training),
+                                       name="RealNVP")
+
+  def log_prob(self, y, training=False):
+    """`log p(y)` `[N]` of float pixels `y` `[N, H, W, C]` in `[0, 256)`.
+
+    Pixels outside `[0, 256]` that the preprocessing cannot invert give NaN
+    (see `PixelLogit`); NaN pixels give NaN.
+    """
+    return self.distribution(training).log_prob(self._check(y, "log_prob"))
+
+  def bits_per_dim(self, images, seed=None, training=False):
+    """Bits per dimension `[N]` of uint8 `images` `[N, H, W, C]`.
+
+    `-log p(x + u) / (D ln 2)` with uniform dequantisation noise
+    `u ~ U[0, 1)^D` (`tf_realnvp.pixels.dequantize`; the same `seed` gives
+    the same noise, `None` draws a fresh one).
+    """
+    images = self._check(images, "bits_per_dim", dtype=tf.uint8)
+    y = tf.cast(pixels.dequantize(images, seeds.stateless_seed(seed)),
+                self.compute_dtype)
+    return -self.log_prob(y, training) / (self.num_dims * math.log(2.0))
+
+  def encode(self, y, training=False):
+    """Latents `z` `[N, H, W, C]` of float pixels `y` `[N, H, W, C]`."""
+    return self.bijector(training).inverse(self._check(y, "encode"))
+
+  def decode(self, z):
+    """Pixels `y = bijector.forward(z)` `[N, H, W, C]` of latents `z`.
+
+    The exact inverse of `encode` in evaluation mode. Values are not clipped:
+    they lie in about (-14.2, 270.2) for alpha = 0.05 (see `PixelLogit`);
+    `decode(encode(y))` returns `y`.
+    """
+    return self.bijector(training=False).forward(self._check(z, "decode"))
+
+  def sample(self, n, temperature=1.0, seed=None):
+    """`n` images, float32 `[n, H, W, C]` in `[0, 256)`.
+
+    Draws `z ~ N(0, temperature^2 I)` and returns `decode(z)` clipped to
+    `[0, 256)` (the logit preprocessing can produce values slightly outside;
+    `tf_realnvp.pixels.to_uint8` then gives 8-bit images). Sampling costs one
+    pass through the flow, like inference.
+
+    Args:
+      n: number of samples, an int `>= 0` (or a scalar int `Tensor`).
+      temperature: `>= 0`; 0 decodes the zero latent.
+      seed: `None` for fresh randomness, or an int / stateless seed `[2]`
+        for reproducible samples.
+    """
+    if isinstance(n, (int, np.integer)) and n < 0:
+      raise ValueError(f"sample: n must be >= 0, received {n}.")
+    if isinstance(temperature, (int, float)) and temperature < 0:
+      raise ValueError(
+          f"sample: temperature must be >= 0, received {temperature}.")
+    shape = tf.concat([tf.reshape(tf.cast(n, tf.int32), [1]),
+                       self.image_shape], axis=0)
+    z = temperature * tf.random.stateless_normal(
+        shape, seeds.stateless_seed(seed), dtype=self.compute_dtype)
+    return tf.clip_by_value(self.decode(z), 0.0, pixels.MAX_PIXEL)
+
+  def call(self, inputs, training=None):
+    """`model(y)` is `log_prob(y)`: `[N]` log-densities of float pixels."""
+    return self.log_prob(inputs, training=bool(training))
+
+  def compute_output_shape(self, input_shape):
+    return (input_shape[0],)
+
+  def _check(self, x, method, dtype=None):
+    """Converts `x` to a `[N, H, W, C]` tensor or raises a ValueError.
+
+    Float inputs are cast to the model's dtype unless `dtype` is given, in
+    which case exactly that dtype is required.
+    """
+    x = tf.convert_to_tensor(x)
+    if dtype is not None and x.dtype != dtype:
+      raise ValueError(f"{method} expects {dtype.name} images, received dtype "
+                       f"{x.dtype.name}.")
+    if dtype is None and not x.dtype.is_floating:
+      raise ValueError(
+          f"{method} expects float pixels (dequantised, in [0, 256)), received "
+          f"dtype {x.dtype.name}; for 8-bit images use bits_per_dim or "
+          "tf_realnvp.pixels.dequantize.")
+    expected = [None] + list(self.image_shape)
+    if x.shape.rank is not None and not x.shape.is_compatible_with(expected):
+      raise ValueError(f"{method} expects shape [N, H, W, C] = {expected}, "
+                       f"received {x.shape}.")
+    return x if dtype is not None else tf.cast(x, self.compute_dtype)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(
+        image_shape=self.image_shape,
+        num_scales=self.num_scales,
+        num_blocks=self.num_blocks,
+        num_filters=self.num_filters,
+        alpha=self.alpha,
+        l2_scale=self.l2_scale,
+        batch_norm_momentum=self.batch_norm_momentum,
+        average_in_training=self.average_in_training,
+        coupling_batch_norm=self.coupling_batch_norm,
+        synchronized_batch_norm=self.synchronized_batch_norm)
+    return config
+
