@@ -139,3 +139,85 @@ def test_log_prob_in_tf_function_matches_eager(model):
   y = tf.constant(_pixels(model, seed=8))
   np.testing.assert_allclose(
       tf.function(model.log_prob)(y), model.log_prob(y), rtol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def float32_model():
+  return flow_checks.tiny_model(seed=13, dtype="float32")
+
+
+@pytest.mark.parametrize("method", ["log_prob", "encode", "decode"])
+@pytest.mark.parametrize("value, message", [
+    (np.zeros((2, 4, 4, 3), np.float32), r"\[None, 4, 4, 2\].*\(2, 4, 4, 3\)"),
+    (np.zeros((4, 4, 2), np.float32), r"\[N, H, W, C\].*\(4, 4, 2\)"),
+    (np.zeros((2, 4, 4, 2), np.uint8), "float pixels.*uint8"),
+])
+def test_bad_inputs_name_expected_and_received(float32_model, method, value,
+                                               message):
+  with pytest.raises(ValueError, match=message):
+    getattr(float32_model, method)(value)
+
+
+@pytest.mark.parametrize("value, message", [
+    (np.zeros((2, 4, 4, 2), np.float32), "uint8 images.*float32"),
+    (np.zeros((2, 8, 8, 2), np.uint8), r"\[None, 4, 4, 2\].*\(2, 8, 8, 2\)"),
+])
+def test_bits_per_dim_bad_inputs(float32_model, value, message):
+  with pytest.raises(ValueError, match=message):
+    float32_model.bits_per_dim(value)
+
+
+def test_distribution_log_prob_of_wrong_event_shape_names_the_shapes(
+    float32_model):
+  with pytest.raises(ValueError, match=r"\[4, 4, 2\].*\(2, 4, 4, 1\)"):
+    float32_model.distribution().log_prob(np.zeros((2, 4, 4, 1), np.float32))
+
+
+def test_float64_numpy_pixels_are_accepted_by_a_float32_model(float32_model):
+  y = _pixels(float32_model, seed=9)
+  np.testing.assert_allclose(float32_model.log_prob(y),
+                             float32_model.log_prob(y.astype(np.float32)))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(image_shape=(28, 28, 1), num_scales=4), r"\(28, 28, 1\).*num_scales=4"),
+    (dict(image_shape=(4, -4, 1)), "positive"),
+    (dict(num_filters=0), "num_filters"),
+    (dict(num_blocks=-1), "num_blocks"),
+    (dict(alpha=0.5), "alpha"),
+    (dict(alpha=0.0), "alpha"),
+])
+def test_bad_construction_arguments_raise(kwargs, message):
+  config = dict(image_shape=(4, 4, 1), num_scales=2, num_blocks=1,
+                num_filters=2)
+  config.update(kwargs)
+  with pytest.raises(ValueError, match=message):
+    tf_realnvp.RealNVP(**config)
+
+
+@pytest.mark.parametrize("kwargs, message", [(dict(n=-1), "n must be >= 0"),
+                                             (dict(n=2, temperature=-1.0),
+                                              "temperature")])
+def test_bad_sample_arguments_raise(float32_model, kwargs, message):
+  with pytest.raises(ValueError, match=message):
+    float32_model.sample(**kwargs)
+
+
+def test_config_round_trip_builds_the_same_flow(float32_model):
+  clone = tf_realnvp.RealNVP.from_config(float32_model.get_config())
+  assert clone.get_config() == float32_model.get_config()
+  clone.set_weights(float32_model.get_weights())
+  y = _pixels(float32_model, seed=10)
+  np.testing.assert_allclose(clone.log_prob(y), float32_model.log_prob(y),
+                             rtol=1e-6)
+
+
+def test_checkpoint_restores_weights_and_running_statistics(
+    float32_model, tmp_path):
+  y = _pixels(float32_model, seed=11)
+  expected = np.asarray(float32_model.log_prob(y))
+  path = tf.train.Checkpoint(model=float32_model).write(str(tmp_path / "ckpt"))
+  restored = flow_checks.tiny_model(seed=99, dtype="float32")
+  assert not np.allclose(restored.log_prob(y), expected)
+  tf.train.Checkpoint(model=restored).read(path).assert_consumed()
+  np.testing.assert_allclose(restored.log_prob(y), expected, rtol=1e-6)

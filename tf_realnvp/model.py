@@ -97,7 +97,10 @@ class RealNVP(keras.Model):
     self.synchronized_batch_norm = bool(synchronized_batch_norm)
 
     specs = multiscale.couplings(self.layout)
-    self.coupling_networks = [
+    # Layer collections are tuples: Keras 3 and tf.train.Checkpoint both
+    # track a tuple's layers, while tf.train.Checkpoint silently skips the
+    # lists Keras 3 wraps (keras-team/keras#19425).
+    self.coupling_networks = tuple(
         CouplingResNet(
             output_channels=spec.mask().transformed_channels,
             num_filters=spec.num_filters,
@@ -107,20 +110,18 @@ class RealNVP(keras.Model):
             average_in_training=self.average_in_training,
             synchronized_batch_norm=self.synchronized_batch_norm,
             dtype=self.dtype_policy,
-            name=f"coupling{i}_network") for i, spec in enumerate(specs)
-    ]
-    self.coupling_norms = [
+            name=f"coupling{i}_network") for i, spec in enumerate(specs))
+    self.coupling_norms = tuple(
         BatchNormalization(
             momentum=self.batch_norm_momentum,
             average_in_training=self.average_in_training,
             synchronized=self.synchronized_batch_norm,
             dtype=self.dtype_policy,
             name=f"coupling{i}_norm") for i in range(len(specs))
-    ] if self.coupling_batch_norm else []
-    self.squeezes = [
+    ) if self.coupling_batch_norm else ()
+    self.squeezes = tuple(
         Squeeze(dtype=self.dtype_policy, name=f"scale{i}_squeeze")
-        for i in range(self.num_scales - 1)
-    ]
+        for i in range(self.num_scales - 1))
     self.build((None,) + self.image_shape)
 
   def build(self, input_shape=None):
@@ -151,7 +152,7 @@ class RealNVP(keras.Model):
       training: Python bool, batch normalisation with minibatch statistics
         (and running-average updates) in `inverse`; never the direction.
     """
-    norms = self.coupling_norms or [None] * len(self.coupling_networks)
+    norms = self.coupling_norms or (None,) * len(self.coupling_networks)
     return tfb.Chain(
         [PixelLogit(self.alpha, dtype=self.compute_dtype)] +
         multiscale.multiscale_bijectors(self.layout, self.coupling_networks,

@@ -62,8 +62,10 @@ class CouplingResNet(keras.layers.Layer):
     self.synchronized_batch_norm = bool(synchronized_batch_norm)
 
     self.input_conv = _conv(self, self.num_filters, "input_conv")
-    self.blocks = [_ResidualBlock(self, name=f"block{i}", dtype=self.dtype_policy)
-                   for i in range(self.num_blocks)]
+    # A tuple, not a list: see `RealNVP.__init__` on checkpoint tracking.
+    self.blocks = tuple(
+        _ResidualBlock(self, name=f"block{i}", dtype=self.dtype_policy)
+        for i in range(self.num_blocks))
     self.output_norm = _norm(self, "output_norm")
     self.output_conv = _conv(self, 2 * self.output_channels, "output_conv",
                              gain_initializer="zeros")
@@ -71,7 +73,7 @@ class CouplingResNet(keras.layers.Layer):
   def build(self, input_shape):
     hidden_shape = tuple(input_shape[:-1]) + (self.num_filters,)
     self.input_conv.build(input_shape)
-    for layer in self.blocks + [self.output_norm, self.output_conv]:
+    for layer in self.blocks + (self.output_norm, self.output_conv):
       layer.build(hidden_shape)
     self.scale = self.add_weight(
         shape=(self.output_channels,), initializer="ones", name="scale")

@@ -1,0 +1,28 @@
+# Set-up and everyday commands. Each target builds .venv from
+# requirements.txt on first use (and again when requirements.txt changes).
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+# Tests run in 2 processes (the 2 cores of the reference machine).
+PYTEST_ARGS ?= -n 2
+
+.PHONY: test system-deps
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+# Debian's Fashion-MNIST files: the offline source of the default dataset.
+system-deps:
+	@if dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && \
+	    $$SUDO apt-get install -y -q dataset-fashion-mnist >/dev/null; }; \
+	else echo "apt-get not found: Fashion-MNIST will be downloaded by TFDS"; fi
+
+test: $(VENV)/.installed system-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
