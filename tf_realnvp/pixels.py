@@ -23,14 +23,18 @@ def dequantize(images, seed):
       `tf.random.stateless_uniform`); the same seed gives the same noise.
 
   Returns:
-    float32 `Tensor` of the same shape with values in `[0, 256)`.
+    float32 `Tensor` of the same shape with values in `[0, 256)`, each in its
+    own bin: `to_uint8(dequantize(x, seed)) == x`.
   """
   images = tf.convert_to_tensor(images)
   if images.dtype != tf.uint8:
     raise ValueError(
         f"dequantize expects uint8 images, received dtype {images.dtype.name}.")
   noise = tf.random.stateless_uniform(tf.shape(images), seed, dtype=tf.float32)
-  return tf.minimum(tf.cast(images, tf.float32) + noise, MAX_PIXEL)
+  bins = tf.cast(images, tf.float32)
+  # `x + u` can round up to `x + 1` in float32 when `u` is within an ulp of
+  # 1: keep every value strictly inside its own bin `[x, x + 1)`.
+  return tf.minimum(bins + noise, tf.math.nextafter(bins + 1.0, bins))
 
 
 def to_uint8(pixels):
