@@ -1,0 +1,471 @@
+"""Training and evaluation of `RealNVP` under any `tf.distribute.Strategy`.
+
+`train(config)` runs the whole job: data (`tf_realnvp.data`), model and
+optimizer created inside `strategy.scope()`, a `tf.function` train step run
+with `strategy.run` on distributed batches, checkpoints with
+`tf.train.CheckpointManager` and automatic resume from `workdir`, TensorBoard
+summaries, a progress bar, test-split evaluation written to
+`workdir/metrics.jsonl`, and sample grids in `workdir/samples/`.
+
+Loss: the mean negative log-likelihood in bits/dim of the dequantised batch,
+`-log p(y) / (D ln 2)` (exactly `RealNVP.bits_per_dim`), plus the L2 penalty
+on the weight-norm scales (`model.losses`). Per replica the loss is scaled
+with `tf.nn.compute_average_loss(..., global_batch_size)`, as Keras 3 sums
+gradients across replicas.
+
+Guard: the gradients are clipped by their global norm (computed on the
+gradient of the global batch) and a step whose loss or gradient norm is not
+finite is skipped (no variable changes, not even the optimizer's step count)
+and counted; after `max_nonfinite_steps` such steps in a row training stops
+with `TrainingDiverged`, before anything is written. A checkpoint therefore
+never holds non-finite weights.
+
+Workdir layout:
+  flags.txt            the resolved flags (written by `train.py`)
+  model_config.json    the architecture; resuming with another one is refused
+  checkpoints/         `tf.train.CheckpointManager` (model, optimizer, step)
+  metrics.jsonl        one JSON line per evaluation
+  samples/             PNG grids, `step_<step>_t<temperature>.png`
+  tensorboard/         summaries (`train/`, `test/`)
+"""
+
+import dataclasses
+import json
+import math
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_realnvp import data
+from tf_realnvp import pixels
+from tf_realnvp.model import RealNVP
+from tf_realnvp.progress import ProgressBar
+from tf_realnvp.progress import Throughput
+
+ARCHITECTURE_KEYS = ("image_shape", "num_scales", "num_blocks", "num_filters",
+                     "alpha", "coupling_batch_norm")
+
+
+class TrainingError(RuntimeError):
+  """Training cannot start or continue; the message says why and what to do."""
+
+
+class TrainingDiverged(TrainingError):
+  """Too many consecutive steps had a non-finite loss or gradient."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+  """Everything `train` needs; `train.py` fills it from flags."""
+  workdir: str
+  dataset: str = data.DEFAULT_NAME
+  data_dir: str = None
+  image_size: int = None
+  train_steps: int = 1000
+  batch_size: int = 64
+  learning_rate: float = 1e-3
+  num_scales: int = 2
+  num_blocks: int = 4
+  num_filters: int = 32
+  l2_scale: float = 5e-5
+  batch_norm_momentum: float = 0.95
+  average_in_training: bool = False
+  coupling_batch_norm: bool = True
+  grad_clip_norm: float = 100.0
+  max_nonfinite_steps: int = 10
+  eval_every: int = 500
+  eval_examples: int = 0  # 0: the whole test split.
+  checkpoint_every: int = 500
+  sample_every: int = 500
+  num_samples: int = 64
+  temperature: float = 0.7
+  log_every: int = 10
+  seed: int = 0
+  shuffle_buffer: int = data.DEFAULT_SHUFFLE_BUFFER
+  max_checkpoints: int = 3
+
+  def __post_init__(self):
+    for name in ("train_steps", "batch_size", "num_scales", "num_filters",
+                 "eval_every", "checkpoint_every", "sample_every",
+                 "num_samples", "log_every", "max_nonfinite_steps",
+                 "shuffle_buffer", "max_checkpoints"):
+      if int(getattr(self, name)) <= 0:
+        raise ValueError(
+            f"{name} must be positive, received {getattr(self, name)!r}.")
+    for name in ("num_blocks", "eval_examples"):
+      if int(getattr(self, name)) < 0:
+        raise ValueError(f"{name} must be >= 0, received {getattr(self, name)!r}.")
+    for name in ("learning_rate", "grad_clip_norm", "temperature"):
+      if not getattr(self, name) > 0:
+        raise ValueError(
+            f"{name} must be positive, received {getattr(self, name)!r}.")
+    if not self.workdir:
+      raise ValueError("workdir is required.")
+
+
+def bits_per_dim(model, y, training):
+  """Per-example `-log p(y) / (D ln 2)`, `[N]`, of float pixels `y`."""
+  return -model.log_prob(y, training=training) / (model.num_dims * math.log(2))
+
+
+def build_model(config, image_shape):
+  """The `RealNVP` described by `config` for images of `image_shape`."""
+  return RealNVP(
+      image_shape,
+      num_scales=config.num_scales,
+      num_blocks=config.num_blocks,
+      num_filters=config.num_filters,
+      l2_scale=config.l2_scale,
+      batch_norm_momentum=config.batch_norm_momentum,
+      average_in_training=config.average_in_training,
+      coupling_batch_norm=config.coupling_batch_norm)
+
+
+def architecture(model):
+  """The parts of `model.get_config()` that define the variables' meaning."""
+  config = model.get_config()
+  return {key: list(config[key]) if key == "image_shape" else config[key]
+          for key in ARCHITECTURE_KEYS}
+
+
+class Trainer:
+  """Owns the model, optimizer, checkpoint and compiled steps of one job.
+
+  Args:
+    config: a `TrainConfig`.
+    strategy: a `tf.distribute.Strategy`; the default strategy if `None`.
+  """
+
+  def __init__(self, config, strategy=None):
+    self.config = config
+    self.strategy = strategy or tf.distribute.get_strategy()
+    self.spec = data.dataset_spec(config.dataset, config.image_size)
+    self.workdir = config.workdir
+    with self.strategy.scope():
+      self.model = build_model(config, self.spec.image_shape)
+      self.optimizer = keras.optimizers.Adam(config.learning_rate)
+      # Built in the scope, or the first `strategy.run` fails (DESIGN.md).
+      self.optimizer.build(self.model.trainable_variables)
+      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    self.checkpoint = tf.train.Checkpoint(
+        model=self.model, optimizer=self.optimizer, step=self.step)
+    self.manager = tf.train.CheckpointManager(
+        self.checkpoint, os.path.join(self.workdir, "checkpoints"),
+        max_to_keep=config.max_checkpoints)
+    self.nonfinite_steps = 0
+    self.consecutive_nonfinite = 0
+    self._train_step = tf.function(self._distributed_train_step)
+    self._eval_step = tf.function(self._distributed_eval_step)
+
+  @property
+  def global_batch_size(self):
+    return self.config.batch_size
+
+  # --- Restoring ------------------------------------------------------------
+
+  def restore_or_initialize(self):
+    """Resumes from the latest checkpoint in `workdir`, if there is one.
+
+    Refuses (without writing anything) a workdir whose model has another
+    architecture, and a checkpoint that cannot be read.
+
+    Returns:
+      The step training resumes from (0 for a new workdir).
+    """
+    config_path = os.path.join(self.workdir, "model_config.json")
+    expected = architecture(self.model)
+    if os.path.exists(config_path):
+      with open(config_path) as f:
+        found = json.load(f)
+      if found != expected:
+        differences = ", ".join(
+            f"{k}: {found.get(k)!r} in workdir, {expected[k]!r} requested"
+            for k in expected if found.get(k) != expected[k])
+        raise TrainingError(
+            f"{self.workdir} holds a model of another architecture "
+            f"({differences}). Use a new --workdir, or the flags it was "
+            "trained with (its flags.txt).")
+    latest = self.manager.latest_checkpoint
+    if latest is None:
+      if not os.path.exists(config_path):
+        os.makedirs(self.workdir, exist_ok=True)
+        _write_atomically(config_path, json.dumps(expected, indent=2) + "\n")
+      return 0
+    try:
+      self.checkpoint.restore(latest).assert_existing_objects_matched()
+    except (tf.errors.OpError, ValueError, AssertionError) as error:
+      raise TrainingError(
+          f"Cannot restore the checkpoint {latest} in {self.workdir}: "
+          f"{type(error).__name__}: {_first_line(error)}. The checkpoint is "
+          "corrupt or was written by another model. Nothing was changed; "
+          "move the bad checkpoint files away (training then resumes from "
+          "the previous one, listed in checkpoints/checkpoint) or use a new "
+          "--workdir.") from error
+    return int(self.step.numpy())
+
+  # --- Compiled steps -------------------------------------------------------
+
+  def _replica_gradients(self, y):
+    """Per replica: loss scaled for the global batch, global-batch gradients."""
+    variables = self.model.trainable_variables
+    with tf.GradientTape() as tape:
+      per_example = bits_per_dim(self.model, y, training=True)
+      loss = tf.nn.compute_average_loss(
+          per_example, global_batch_size=self.global_batch_size)
+      loss += tf.nn.scale_regularization_loss(tf.add_n(self.model.losses))
+    grads = tape.gradient(loss, variables)
+    context = tf.distribute.get_replica_context()
+    # The global norm must be the norm of the global-batch gradient.
+    total_grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+    total_loss = context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                    tf.reduce_sum(per_example))
+    _, norm = tf.clip_by_global_norm(total_grads, self.config.grad_clip_norm)
+    finite = tf.math.logical_and(tf.math.is_finite(norm),
+                                 tf.math.is_finite(total_loss))
+    # Keras 3 sums the gradients across replicas: pass each replica's share
+    # of the clipped global gradient.
+    factor = tf.minimum(1.0, self.config.grad_clip_norm / norm) / tf.cast(
+        context.num_replicas_in_sync, norm.dtype)
+    return [g * factor for g in total_grads], total_loss, finite
+
+  def _apply(self, grads):
+    self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+
+  def _distributed_train_step(self, batch):
+    """One step on a distributed batch; returns `(sum of bits/dim, finite)`.
+
+    The step counter counts batches, skipped or not, so that the data
+    position follows from it on resume.
+    """
+    running_stats = self.model.non_trainable_variables
+    saved_stats = [tf.identity(v) for v in running_stats]
+    grads, total_loss, finite = self.strategy.run(
+        self._replica_gradients, args=(batch,))
+    total_loss = self.strategy.experimental_local_results(total_loss)[0]
+    finite = self.strategy.experimental_local_results(finite)[0]
+
+    def restore_running_stats():
+      # The forward pass already updated the batch-norm running averages.
+      for variable, saved in zip(running_stats, saved_stats):
+        variable.assign(saved)
+
+    # A cross-replica `tf.cond` around `strategy.run`: a merge_call (the
+    # optimizer's) is not allowed inside a replica-context cond.
+    tf.cond(finite, lambda: self.strategy.run(self._apply, args=(grads,)),
+            restore_running_stats)
+    self.step.assign_add(1)
+    return total_loss, finite
+
+  def _replica_eval(self, y):
+    per_example = bits_per_dim(self.model, y, training=False)
+    return tf.reduce_sum(per_example), tf.cast(tf.size(per_example), tf.float32)
+
+  def _distributed_eval_step(self, batch):
+    total, count = self.strategy.run(self._replica_eval, args=(batch,))
+    return (self.strategy.reduce(tf.distribute.ReduceOp.SUM, total, axis=None),
+            self.strategy.reduce(tf.distribute.ReduceOp.SUM, count, axis=None))
+
+  # --- Public operations ----------------------------------------------------
+
+  def train_dataset(self, start_step):
+    dataset = data.train_dataset(
+        self.config.dataset, self.global_batch_size, self.config.seed,
+        data_dir=self.config.data_dir, image_size=self.config.image_size,
+        start_step=start_step, shuffle_buffer=self.config.shuffle_buffer)
+    return self.strategy.experimental_distribute_dataset(dataset)
+
+  def train_step(self, batch):
+    """Runs one guarded step; returns the batch's mean bits/dim (or NaN).
+
+    Raises:
+      TrainingDiverged: after `max_nonfinite_steps` skipped steps in a row.
+    """
+    total_loss, finite = self._train_step(batch)
+    if bool(finite):
+      self.consecutive_nonfinite = 0
+      return float(total_loss) / self.global_batch_size
+    self.nonfinite_steps += 1
+    self.consecutive_nonfinite += 1
+    if self.consecutive_nonfinite >= self.config.max_nonfinite_steps:
+      raise TrainingDiverged(
+          f"{self.consecutive_nonfinite} consecutive steps had a non-finite "
+          f"loss or gradient (step {int(self.step.numpy())}; "
+          f"{self.nonfinite_steps} skipped in this run). Training stopped; "
+          "the last checkpoint holds the last finite weights. Check the data "
+          "for NaN or out-of-range pixels, or lower --learning_rate.")
+    return float("nan")
+
+  def evaluate(self):
+    """Test-split bits/dim in evaluation mode (running batch-norm averages)."""
+    dataset = data.eval_dataset(
+        self.config.dataset, self.global_batch_size,
+        data_dir=self.config.data_dir, image_size=self.config.image_size,
+        seed=self.config.seed, max_examples=self.config.eval_examples or None)
+    total, count = 0.0, 0.0
+    for batch in self.strategy.experimental_distribute_dataset(dataset):
+      batch_total, batch_count = self._eval_step(batch)
+      total += float(batch_total)
+      count += float(batch_count)
+    if not count:
+      raise TrainingError(f"The test split of {self.config.dataset} is empty.")
+    return total / count
+
+  def sample_grid(self, temperature):
+    """A uint8 `[rows * H, cols * W, C]` grid of `num_samples` samples."""
+    samples = self.model.sample(self.config.num_samples, temperature,
+                                seed=self.config.seed)
+    return image_grid(pixels.to_uint8(samples).numpy())
+
+
+def prepare_trainer(config, strategy=None):
+  """Prepares the data and restores (or initialises) a `Trainer`.
+
+  Raises before writing anything to `workdir` when the dataset is missing,
+  the workdir holds another architecture or a checkpoint is unreadable.
+  """
+  data.prepare(config.dataset, config.data_dir)
+  trainer = Trainer(config, strategy)
+  trainer.start_step = trainer.restore_or_initialize()
+  return trainer
+
+
+def run(trainer, stream=None):
+  """Trains a prepared `Trainer` to `train_steps`; returns the last evaluation.
+
+  Args:
+    trainer: from `prepare_trainer`.
+    stream: where the progress bar goes (default `sys.stderr`).
+
+  Returns:
+    The last line of `metrics.jsonl`, as a dict.
+  """
+  config, start = trainer.config, trainer.start_step
+  writers = {split: tf.summary.create_file_writer(
+      os.path.join(config.workdir, "tensorboard", split))
+             for split in ("train", "test")}
+  progress = ProgressBar(config.train_steps, stream)
+  if start:
+    progress.message(f"Resuming from step {start} in {config.workdir}.")
+  last = None
+  if start < config.train_steps:
+    last = _train_loop(trainer, start, writers, progress)
+  if last is None or last["step"] != config.train_steps:
+    last = _evaluate_and_record(trainer, config.train_steps, None, None,
+                                writers, progress)
+  progress.close()
+  return last
+
+
+def train(config, strategy=None, stream=None):
+  """`run(prepare_trainer(config, strategy), stream)`."""
+  return run(prepare_trainer(config, strategy), stream)
+
+
+def _train_loop(trainer, start, writers, progress):
+  """Steps `start + 1 ... train_steps` with their periodic side jobs."""
+  config = trainer.config
+  throughput = Throughput()
+  recent = []  # Finite bits/dim since the last log line.
+  train_bpd, images_per_sec, last = float("nan"), float("nan"), None
+  iterator = iter(trainer.train_dataset(start))
+  for step in range(start + 1, config.train_steps + 1):
+    loss = trainer.train_step(next(iterator))
+    throughput.add(config.batch_size)
+    if math.isfinite(loss):
+      recent.append(loss)
+    else:
+      progress.message(f"Step {step}: non-finite loss or gradient, skipped "
+                       f"({trainer.nonfinite_steps} so far).")
+    is_last = step == config.train_steps
+    if step % config.log_every == 0 or is_last:
+      images_per_sec, seconds_per_step = throughput.measure()
+      train_bpd = float(np.mean(recent)) if recent else float("nan")
+      recent = []
+      progress.update(step, train_bpd, images_per_sec, seconds_per_step)
+      with writers["train"].as_default(step=step):
+        tf.summary.scalar("bits_per_dim", train_bpd)
+        tf.summary.scalar("images_per_sec", images_per_sec)
+        tf.summary.scalar("skipped_steps", trainer.nonfinite_steps)
+    periodic = [(config.checkpoint_every, lambda: trainer.manager.save(step)),
+                (config.eval_every, lambda: _evaluate_and_record(
+                    trainer, step, train_bpd, images_per_sec, writers,
+                    progress)),
+                (config.sample_every, lambda: _write_samples(
+                    trainer, step, writers))]
+    throughput.pause()
+    for every, job in periodic:
+      if step % every == 0 or is_last:
+        result = job()
+        if isinstance(result, dict):
+          last = result
+    throughput.resume()
+  return last
+
+
+def _evaluate_and_record(trainer, step, train_bpd, images_per_sec, writers,
+                         progress):
+  """Evaluates, appends to `metrics.jsonl`, writes summaries; returns the line."""
+  test_bpd = trainer.evaluate()
+  record = dict(step=int(step), train_bits_per_dim=_json_float(train_bpd),
+                test_bits_per_dim=test_bpd,
+                images_per_sec=_json_float(images_per_sec))
+  with open(os.path.join(trainer.workdir, "metrics.jsonl"), "a") as f:
+    f.write(json.dumps(record) + "\n")
+  with writers["test"].as_default(step=step):
+    tf.summary.scalar("bits_per_dim", test_bpd)
+  progress.message(f"step {step}: test bits/dim {test_bpd:.4f}")
+  return record
+
+
+def _write_samples(trainer, step, writers):
+  """Sample grids at temperature 1.0 and `config.temperature`, PNG + summary."""
+  for temperature in sorted({1.0, trainer.config.temperature}):
+    grid = trainer.sample_grid(temperature)
+    write_png(os.path.join(trainer.workdir, "samples",
+                           f"step_{step:07d}_t{temperature:g}.png"), grid)
+    with writers["train"].as_default(step=step):
+      tf.summary.image(f"samples/temperature_{temperature:g}", grid[None])
+
+
+def _json_float(value):
+  """`None` for NaN/None (JSON has no NaN), else a float."""
+  return None if value is None or not math.isfinite(value) else float(value)
+
+
+def image_grid(images):
+  """Tiles uint8 images `[N, H, W, C]` into a near-square grid, 1-pixel gaps."""
+  n, height, width, channels = images.shape
+  cols = int(math.ceil(math.sqrt(n)))
+  rows = int(math.ceil(n / cols))
+  grid = np.zeros((rows * (height + 1) - 1, cols * (width + 1) - 1, channels),
+                  np.uint8)
+  for i, image in enumerate(images):
+    r, c = divmod(i, cols)
+    grid[r * (height + 1):r * (height + 1) + height,
+         c * (width + 1):c * (width + 1) + width] = image
+  return grid
+
+
+def write_png(path, image):
+  """Writes a uint8 `[H, W, C]` image as PNG, atomically."""
+  _write_atomically(path, tf.io.encode_png(image).numpy(), mode="wb")
+
+
+def write_text(path, text):
+  """Writes `text` to `path` atomically."""
+  _write_atomically(path, text)
+
+
+def _write_atomically(path, content, mode="w"):
+  """Writes to a temporary file, then renames: never a half-written file."""
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  temporary = f"{path}.tmp-{os.getpid()}"
+  with open(temporary, mode) as f:
+    f.write(content)
+  os.replace(temporary, path)
+
+
+def _first_line(error):
+  return str(error).strip().splitlines()[0] if str(error).strip() else ""
