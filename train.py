@@ -69,6 +69,8 @@ flags.DEFINE_float("temperature", _DEFAULTS.temperature,
                    "Temperature of the second sample grid (the first is 1.0).")
 flags.DEFINE_integer("log_every", _DEFAULTS.log_every,
                      "Progress and train summaries every this many steps.")
+flags.DEFINE_integer("shuffle_buffer", _DEFAULTS.shuffle_buffer,
+                     "Training examples shuffled together (one block).")
 flags.DEFINE_integer("seed", _DEFAULTS.seed,
                      "Seed of data order, dequantisation, flips and samples.")
 
@@ -77,7 +79,7 @@ FLAGS = flags.FLAGS
 flags.mark_flag_as_required("workdir")
 for _name in ("train_steps", "batch_size", "num_scales", "num_filters",
               "eval_every", "checkpoint_every", "sample_every", "num_samples",
-              "log_every", "max_nonfinite_steps"):
+              "log_every", "max_nonfinite_steps", "shuffle_buffer"):
   flags.register_validator(_name, lambda v: v is not None and v > 0,
                            message=f"--{_name} must be a positive integer.")
 for _name in ("num_blocks", "eval_examples"):

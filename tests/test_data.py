@@ -82,14 +82,6 @@ def _write_solid_png(path, size=(15, 9)):
   tf.io.write_file(path, tf.io.encode_png(image))
 
 
-@pytest.fixture(scope="session")
-def fashion_dir(tmp_path_factory):
-  """A TFDS data_dir with the real Fashion-MNIST, prepared offline once."""
-  data_dir = str(tmp_path_factory.mktemp("tfds"))
-  data.prepare(FASHION, data_dir)
-  return data_dir
-
-
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory):
   """`folder:` name of 12 images: a solid PNG first, JPEGs, grey PNGs."""

@@ -195,7 +195,10 @@ class Trainer:
       return 0
     try:
       self.checkpoint.restore(latest).assert_existing_objects_matched()
-    except (tf.errors.OpError, ValueError, AssertionError) as error:
+    # A damaged file surfaces as OpError, ValueError, AssertionError, or even
+    # IndexError ("Read less bytes than requested"): any failure here means
+    # the checkpoint cannot be used.
+    except Exception as error:  # pylint: disable=broad-except
       raise TrainingError(
           f"Cannot restore the checkpoint {latest} in {self.workdir}: "
           f"{type(error).__name__}: {_first_line(error)}. The checkpoint is "
