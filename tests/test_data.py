@@ -199,6 +199,35 @@ def test_train_dataset_resumes_exactly_at_start_step(
   np.testing.assert_array_equal(np.stack(fresh), np.stack(resumed))
 
 
+@pytest.mark.parametrize("num_shards, output_batch_size", [(2, None), (2, 2),
+                                                          (4, None)])
+def test_shards_of_each_step_together_are_the_global_batch(
+    image_folder, num_shards, output_batch_size):
+  """What every replica of a strategy gets, joined, is the one-device batch."""
+  batch_size, steps = 8, 3
+  kwargs = dict(seed=3, start_step=2, shuffle_buffer=4)
+  whole = _batches(data.train_dataset(image_folder, batch_size, **kwargs),
+                   steps)
+  part = batch_size // num_shards
+  per_step = part // (output_batch_size or part)  # Batches a shard gives a step.
+  shards = [_batches(data.train_dataset(
+      image_folder, batch_size, num_shards=num_shards, shard_index=i,
+      output_batch_size=output_batch_size, **kwargs), steps * per_step)
+            for i in range(num_shards)]
+  for step in range(steps):
+    joined = np.concatenate([
+        b for shard in shards
+        for b in shard[step * per_step:(step + 1) * per_step]])
+    np.testing.assert_array_equal(joined, whole[step])
+
+
+@pytest.mark.parametrize("kwargs", [dict(num_shards=3), dict(
+    num_shards=2, shard_index=2), dict(num_shards=2, output_batch_size=3)])
+def test_bad_sharding_is_refused(image_folder, kwargs):
+  with pytest.raises(ValueError, match="batch"):
+    data.train_dataset(image_folder, 8, seed=0, **kwargs)
+
+
 @pytest.mark.parametrize("shuffle_buffer", [10, 4])
 def test_each_epoch_permutes_each_shuffle_block_anew(image_folder,
                                                      shuffle_buffer):

@@ -3,20 +3,22 @@
 import os
 import re
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 import tf_realnvp
+from tf_realnvp import data
 from tests.training_helpers import REPO
 
 
-def _first_python_block():
+def _python_blocks():
   with open(os.path.join(REPO, "README.md")) as f:
-    return re.search(r"```python\n(.*?)```", f.read(), re.S).group(1)
+    return re.findall(r"```python\n(.*?)```", f.read(), re.S)
 
 
 def test_readme_example_runs(tmp_path):
-  code = _first_python_block()
+  code = _python_blocks()[0]
   model = tf_realnvp.RealNVP(image_shape=(28, 28, 1), num_scales=2,
                              num_blocks=2, num_filters=16)
   manager = tf.train.CheckpointManager(
@@ -26,3 +28,18 @@ def test_readme_example_runs(tmp_path):
   exec(code.replace("runs/fashion_mnist_demo", str(tmp_path)), namespace)  # pylint: disable=exec-used
   assert namespace["z"].shape == (8, 28, 28, 1)
   assert np.all(np.isfinite(namespace["mixture"].log_prob(namespace["y"])))
+
+
+def test_readme_fit_example_runs(fashion_dir):
+  code = _python_blocks()[1]
+  for long, short in (("steps_per_epoch=1000, epochs=10",
+                       "steps_per_epoch=2, epochs=1"),
+                      ("seed=0)", f"seed=0, data_dir={fashion_dir!r})"),
+                      ('256)', f'256, data_dir={fashion_dir!r}, max_examples=256)')):
+    assert long in code
+    code = code.replace(long, short)
+  namespace = {"strategy": tf.distribute.get_strategy(), "keras": keras,
+               "tf_realnvp": tf_realnvp, "data": data}
+  exec(code, namespace)  # pylint: disable=exec-used
+  assert np.isfinite(namespace["model"].evaluate(
+      namespace["test"], verbose=0, return_dict=True)["bits_per_dim"])

@@ -22,6 +22,7 @@ from tests.training_helpers import snapshot
 from tests.training_helpers import tiny_config
 from tests.training_helpers import tiny_flags
 from tests.training_helpers import train_py
+from tests.training_helpers import wait_for_checkpoint
 
 import train  # noqa: F401  (defines the flags)
 
@@ -131,23 +132,12 @@ def test_bad_workdir_is_refused_and_left_as_it_was(trained_workdir,
   assert snapshot(trained_workdir) == before
 
 
-def _wait_for_checkpoint(workdir, process, timeout=300):
-  deadline = time.time() + timeout
-  while time.time() < deadline:
-    latest = tf.train.latest_checkpoint(str(workdir / "checkpoints"))
-    if latest and not latest.endswith("-0"):
-      return int(latest.rsplit("-", 1)[1])
-    assert process.poll() is None, process.communicate()
-    time.sleep(0.2)
-  raise TimeoutError("no checkpoint written")
-
-
 def test_kill_9_during_training_then_restart_resumes(tmp_path, fashion_dir):
   workdir = tmp_path / "run"
   args = tiny_flags(workdir, fashion_dir, train_steps=60, checkpoint_every=5,
                     eval_every=1000)
   process = train_py(args)
-  killed_after = _wait_for_checkpoint(workdir, process)
+  killed_after = wait_for_checkpoint(workdir, process)
   os.kill(process.pid, signal.SIGKILL)
   process.wait()
   assert killed_after < 60

@@ -1,8 +1,14 @@
 """Shared set-up for training tests: tiny configs and running train.py."""
 
+import json
 import os
+import re
+import socket
 import subprocess
 import sys
+import time
+
+import tensorflow as tf
 
 from tf_realnvp import training
 
@@ -28,17 +34,22 @@ def tiny_flags(workdir, data_dir, **overrides):
   return [f"--{k}={v}" for k, v in values.items() if v is not None]
 
 
-def train_py(args, **popen_kwargs):
-  """Starts `python train.py args...` from the repository root."""
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+def train_py(args, env=None):
+  """Starts `python train.py args...` from the repository root.
+
+  Args:
+    args: command-line arguments.
+    env: extra environment variables.
+  """
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
   return subprocess.Popen([sys.executable, TRAIN_PY] + list(args), cwd=REPO,
                           env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, **popen_kwargs)
+                          stderr=subprocess.PIPE, text=True)
 
 
-def run_train_py(args, timeout=600):
+def run_train_py(args, timeout=600, env=None):
   """Runs `train.py` to completion: `(returncode, stdout, stderr)`."""
-  process = train_py(args)
+  process = train_py(args, env)
   stdout, stderr = process.communicate(timeout=timeout)
   return process.returncode, stdout, stderr
 
@@ -52,3 +63,44 @@ def snapshot(folder):
       with open(path, "rb") as f:
         files[os.path.relpath(path, folder)] = f.read()
   return files
+
+
+def free_ports(count):
+  """`count` TCP ports that were free a moment ago."""
+  sockets = [socket.socket() for _ in range(count)]
+  try:
+    for s in sockets:
+      s.bind(("127.0.0.1", 0))
+    return [s.getsockname()[1] for s in sockets]
+  finally:
+    for s in sockets:
+      s.close()
+
+
+def tf_config(ports, index):
+  """The `TF_CONFIG` of worker `index` of a localhost cluster."""
+  return json.dumps({
+      "cluster": {"worker": [f"localhost:{p}" for p in ports]},
+      "task": {"type": "worker", "index": index}})
+
+
+def fingerprint_of(stdout):
+  """The weights fingerprint `train.py` prints at the end."""
+  match = re.search(r"weights fingerprint ([0-9a-f]{64})", stdout)
+  assert match, stdout
+  return match.group(1)
+
+
+def wait_for_checkpoint(workdir, process, min_step=1, timeout=300):
+  """Waits until `workdir` has a checkpoint of step >= `min_step`; its step.
+
+  Fails if `process` ends first.
+  """
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    if latest and int(latest.rsplit("-", 1)[1]) >= min_step:
+      return int(latest.rsplit("-", 1)[1])
+    assert process.poll() is None, process.communicate()
+    time.sleep(0.05)
+  raise TimeoutError(f"no checkpoint of step >= {min_step} in {workdir}")

@@ -385,7 +385,8 @@ def _shuffled_epoch(encoded, seed, epoch, block_size):
 
 
 def train_dataset(name, batch_size, seed, data_dir=None, image_size=None,
-                  start_step=0, shuffle_buffer=DEFAULT_SHUFFLE_BUFFER):
+                  start_step=0, shuffle_buffer=DEFAULT_SHUFFLE_BUFFER,
+                  num_shards=1, shard_index=0, output_batch_size=None):
   """The infinite training stream, deterministic given `(seed, start_step)`.
 
   See the module docstring for how order, crops, flips and noise are keyed,
@@ -400,13 +401,31 @@ def train_dataset(name, batch_size, seed, data_dir=None, image_size=None,
     start_step: the global step of the first batch (>= 0).
     shuffle_buffer: examples per shuffle block; memory holds about two blocks of
       encoded (compressed) images.
+    num_shards: split every global batch into this many equal consecutive
+      parts (one per input pipeline of a `tf.distribute` strategy) ...
+    shard_index: ... and keep only part `shard_index`; the examples of the
+      other parts are skipped before decoding.
+    output_batch_size: batch the kept examples by this many (a replica's
+      batch); default `batch_size // num_shards`.
 
   Returns:
-    A `tf.data.Dataset` of float32 `[batch_size, H, W, C]` dequantised pixels
-    in `[0, 256)`.
+    A `tf.data.Dataset` of float32 `[output_batch_size, H, W, C]` dequantised
+    pixels in `[0, 256)`. With the defaults, whole global batches; sharded,
+    the union over shards of the batches of one step is exactly the global
+    batch of that step, so any number of replicas sees the same data.
   """
-  _check_positive(batch_size=batch_size, shuffle_buffer=shuffle_buffer)
-  _check_int(0, start_step=start_step)
+  _check_positive(batch_size=batch_size, shuffle_buffer=shuffle_buffer,
+                  num_shards=num_shards)
+  _check_int(0, start_step=start_step, shard_index=shard_index)
+  if batch_size % num_shards or shard_index >= num_shards:
+    raise ValueError(
+        f"batch_size {batch_size} cannot be split into {num_shards} equal "
+        f"shards (shard_index {shard_index}).")
+  part = batch_size // num_shards
+  output_batch_size = output_batch_size or part
+  if part % output_batch_size:
+    raise ValueError(f"A shard of {part} examples cannot be batched by "
+                     f"{output_batch_size}.")
   spec = dataset_spec(name, image_size)
   encoded, decode = _source(spec, spec.train_split, data_dir)
   first = int(start_step) * int(batch_size)
@@ -422,9 +441,13 @@ def train_dataset(name, batch_size, seed, data_dir=None, image_size=None,
           image, _key(seed, _FLIP, index))
     return pixels.dequantize(image, _key(seed, _NOISE, index))
 
-  examples = stream.skip(offset).enumerate(start=first).map(
+  examples = stream.skip(offset).enumerate(start=first)
+  if num_shards > 1:
+    examples = examples.filter(
+        lambda index, _: (index % batch_size) // part == shard_index)
+  examples = examples.map(
       example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  return _finish(examples.batch(batch_size, drop_remainder=True))
+  return _finish(examples.batch(output_batch_size, drop_remainder=True))
 
 
 def eval_dataset(name, batch_size, data_dir=None, image_size=None, split=None,

@@ -1,12 +1,11 @@
 """`RealNVP`: the Keras model that owns the flow's layers and builds its TFP distribution."""
 
-import math
-
 import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tf_realnvp import losses
 from tf_realnvp import pixels
 from tf_realnvp import seeds
 from tf_realnvp.bijectors import multiscale
@@ -19,6 +18,7 @@ tfb = tfp.bijectors
 tfd = tfp.distributions
 
 
+@keras.saving.register_keras_serializable(package="tf_realnvp")
 class RealNVP(keras.Model):
   r"""Real NVP (Dinh, Sohl-Dickstein & Bengio, ICLR 2017) on images.
 
@@ -122,6 +122,7 @@ class RealNVP(keras.Model):
     self.squeezes = tuple(
         Squeeze(dtype=self.dtype_policy, name=f"scale{i}_squeeze")
         for i in range(self.num_scales - 1))
+    self._bits_per_dim_tracker = keras.metrics.Mean(name="bits_per_dim")
     self.build((None,) + self.image_shape)
 
   def build(self, input_shape=None):
@@ -198,7 +199,7 @@ class RealNVP(keras.Model):
     images = self._check(images, "bits_per_dim", dtype=tf.uint8)
     y = tf.cast(pixels.dequantize(images, seeds.stateless_seed(seed)),
                 self.compute_dtype)
-    return -self.log_prob(y, training) / (self.num_dims * math.log(2.0))
+    return losses.bits_per_dim(self, y, training)
 
   def encode(self, y, training=False):
     """Latents `z` `[N, H, W, C]` of float pixels `y` `[N, H, W, C]`."""
@@ -244,6 +245,37 @@ class RealNVP(keras.Model):
 
   def compute_output_shape(self, input_shape):
     return (input_shape[0],)
+
+  # --- Keras `fit` / `evaluate` -------------------------------------------
+
+  @property
+  def metrics(self):
+    return [self._bits_per_dim_tracker]
+
+  def train_step(self, data):
+    """One `fit` step on float pixels (`data` is `y`, or `(y, ...)`).
+
+    Uses `tf_realnvp.losses.training_loss`, the objective of `train.py`:
+    batch norm in training mode, the loss scaled for `tf.distribute`. Reports
+    `bits_per_dim`, the mean over the batch (the L2 penalty excluded).
+    Gradient clipping is the optimizer's (`global_clipnorm`).
+    """
+    y = keras.utils.unpack_x_y_sample_weight(data)[0]
+    with tf.GradientTape() as tape:
+      loss, per_example = losses.training_loss(self, y)
+    grads = tape.gradient(loss, self.trainable_variables)
+    self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+    return self._track(per_example)
+
+  def test_step(self, data):
+    """Evaluation-mode bits/dim (running batch-norm averages) of `y`."""
+    y = keras.utils.unpack_x_y_sample_weight(data)[0]
+    return self._track(losses.bits_per_dim(self, y, training=False))
+
+  def _track(self, per_example_bits_per_dim):
+    tracker = self.metrics[0]
+    tracker.update_state(per_example_bits_per_dim)
+    return {tracker.name: tracker.result()}
 
   def _check(self, x, method, dtype=None):
     """Converts `x` to a `[N, H, W, C]` tensor or raises a ValueError.

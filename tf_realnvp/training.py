@@ -30,15 +30,19 @@ Workdir layout:
 """
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
+import shutil
+import tempfile
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tf_realnvp import data
+from tf_realnvp import losses
 from tf_realnvp import pixels
 from tf_realnvp.model import RealNVP
 from tf_realnvp.progress import ProgressBar
@@ -73,6 +77,7 @@ class TrainConfig:
   batch_norm_momentum: float = 0.95
   average_in_training: bool = False
   coupling_batch_norm: bool = True
+  synchronized_batch_norm: bool = True
   grad_clip_norm: float = 100.0
   max_nonfinite_steps: int = 10
   eval_every: int = 500
@@ -105,11 +110,6 @@ class TrainConfig:
       raise ValueError("workdir is required.")
 
 
-def bits_per_dim(model, y, training):
-  """Per-example `-log p(y) / (D ln 2)`, `[N]`, of float pixels `y`."""
-  return -model.log_prob(y, training=training) / (model.num_dims * math.log(2))
-
-
 def build_model(config, image_shape):
   """The `RealNVP` described by `config` for images of `image_shape`."""
   return RealNVP(
@@ -120,7 +120,8 @@ def build_model(config, image_shape):
       l2_scale=config.l2_scale,
       batch_norm_momentum=config.batch_norm_momentum,
       average_in_training=config.average_in_training,
-      coupling_batch_norm=config.coupling_batch_norm)
+      coupling_batch_norm=config.coupling_batch_norm,
+      synchronized_batch_norm=config.synchronized_batch_norm)
 
 
 def architecture(model):
@@ -143,6 +144,15 @@ class Trainer:
     self.strategy = strategy or tf.distribute.get_strategy()
     self.spec = data.dataset_spec(config.dataset, config.image_size)
     self.workdir = config.workdir
+    replicas = self.strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+      raise ValueError(
+          f"batch_size {config.batch_size} (the global batch) is not divisible "
+          f"by the {replicas} replicas of the strategy.")
+    self.is_chief = is_chief(self.strategy)
+    # The initial weights follow from the seed, so that a run restarted
+    # before its first checkpoint starts from the same point.
+    keras.utils.set_random_seed(config.seed)
     with self.strategy.scope():
       self.model = build_model(config, self.spec.image_shape)
       self.optimizer = keras.optimizers.Adam(config.learning_rate)
@@ -151,13 +161,28 @@ class Trainer:
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     self.checkpoint = tf.train.Checkpoint(
         model=self.model, optimizer=self.optimizer, step=self.step)
+    # Every worker restores from the chief's directory; only the chief saves
+    # there, the others save (as they must, for the collective ops) into a
+    # temporary directory, removed by `close`.
     self.manager = tf.train.CheckpointManager(
         self.checkpoint, os.path.join(self.workdir, "checkpoints"),
         max_to_keep=config.max_checkpoints)
+    self._scratch = None if self.is_chief else tempfile.mkdtemp(
+        prefix="tf_realnvp_worker_")
+    self.save_manager = self.manager if self.is_chief else (
+        tf.train.CheckpointManager(self.checkpoint, self._scratch,
+                                   max_to_keep=1))
     self.nonfinite_steps = 0
     self.consecutive_nonfinite = 0
-    self._train_step = tf.function(self._distributed_train_step)
-    self._eval_step = tf.function(self._distributed_eval_step)
+    self.start_step = 0
+    self._train_step = tf.function(self._distributed_train_step, autograph=False)
+    self._eval_step = tf.function(self._distributed_eval_step, autograph=False)
+
+  def close(self):
+    """Removes a non-chief worker's temporary checkpoint directory."""
+    if self._scratch:
+      shutil.rmtree(self._scratch, ignore_errors=True)
+      self._scratch = None
 
   @property
   def global_batch_size(self):
@@ -189,8 +214,7 @@ class Trainer:
             "trained with (its flags.txt).")
     latest = self.manager.latest_checkpoint
     if latest is None:
-      if not os.path.exists(config_path):
-        os.makedirs(self.workdir, exist_ok=True)
+      if self.is_chief and not os.path.exists(config_path):
         _write_atomically(config_path, json.dumps(expected, indent=2) + "\n")
       return 0
     try:
@@ -214,10 +238,8 @@ class Trainer:
     """Per replica: loss scaled for the global batch, global-batch gradients."""
     variables = self.model.trainable_variables
     with tf.GradientTape() as tape:
-      per_example = bits_per_dim(self.model, y, training=True)
-      loss = tf.nn.compute_average_loss(
-          per_example, global_batch_size=self.global_batch_size)
-      loss += tf.nn.scale_regularization_loss(tf.add_n(self.model.losses))
+      loss, per_example = losses.training_loss(self.model, y,
+                                               self.global_batch_size)
     grads = tape.gradient(loss, variables)
     context = tf.distribute.get_replica_context()
     # The global norm must be the norm of the global-batch gradient.
@@ -262,7 +284,7 @@ class Trainer:
     return total_loss, finite
 
   def _replica_eval(self, y):
-    per_example = bits_per_dim(self.model, y, training=False)
+    per_example = losses.bits_per_dim(self.model, y, training=False)
     return tf.reduce_sum(per_example), tf.cast(tf.size(per_example), tf.float32)
 
   def _distributed_eval_step(self, batch):
@@ -273,11 +295,25 @@ class Trainer:
   # --- Public operations ----------------------------------------------------
 
   def train_dataset(self, start_step):
-    dataset = data.train_dataset(
-        self.config.dataset, self.global_batch_size, self.config.seed,
-        data_dir=self.config.data_dir, image_size=self.config.image_size,
-        start_step=start_step, shuffle_buffer=self.config.shuffle_buffer)
-    return self.strategy.experimental_distribute_dataset(dataset)
+    """The distributed training stream from `start_step` on.
+
+    Each input pipeline keeps its consecutive part of every global batch
+    (`data.train_dataset(num_shards=...)`), so the replicas of a step see
+    together exactly the global batch a single device would.
+    """
+    config = self.config
+
+    def dataset_fn(context):
+      return data.train_dataset(
+          config.dataset, config.batch_size, config.seed,
+          data_dir=config.data_dir, image_size=config.image_size,
+          start_step=start_step, shuffle_buffer=config.shuffle_buffer,
+          num_shards=context.num_input_pipelines,
+          shard_index=context.input_pipeline_id,
+          output_batch_size=context.get_per_replica_batch_size(
+              config.batch_size))
+
+    return self.strategy.distribute_datasets_from_function(dataset_fn)
 
   def train_step(self, batch):
     """Runs one guarded step; returns the batch's mean bits/dim (or NaN).
@@ -306,8 +342,12 @@ class Trainer:
         self.config.dataset, self.global_batch_size,
         data_dir=self.config.data_dir, image_size=self.config.image_size,
         seed=self.config.seed, max_examples=self.config.eval_examples or None)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA)
     total, count = 0.0, 0.0
-    for batch in self.strategy.experimental_distribute_dataset(dataset):
+    for batch in self.strategy.experimental_distribute_dataset(
+        dataset.with_options(options)):
       batch_total, batch_count = self._eval_step(batch)
       total += float(batch_total)
       count += float(batch_count)
@@ -337,6 +377,9 @@ def prepare_trainer(config, strategy=None):
 def run(trainer, stream=None):
   """Trains a prepared `Trainer` to `train_steps`; returns the last evaluation.
 
+  Only the chief writes metrics, samples, summaries and checkpoints into
+  `workdir`; every worker runs the same steps and evaluations.
+
   Args:
     trainer: from `prepare_trainer`.
     stream: where the progress bar goes (default `sys.stderr`).
@@ -345,25 +388,48 @@ def run(trainer, stream=None):
     The last line of `metrics.jsonl`, as a dict.
   """
   config, start = trainer.config, trainer.start_step
-  writers = {split: tf.summary.create_file_writer(
-      os.path.join(config.workdir, "tensorboard", split))
-             for split in ("train", "test")}
-  progress = ProgressBar(config.train_steps, stream)
-  if start:
-    progress.message(f"Resuming from step {start} in {config.workdir}.")
-  last = None
-  if start < config.train_steps:
-    last = _train_loop(trainer, start, writers, progress)
-  if last is None or last["step"] != config.train_steps:
-    last = _evaluate_and_record(trainer, config.train_steps, None, None,
-                                writers, progress)
-  progress.close()
+  try:
+    if trainer.is_chief:
+      _forget_metrics_after(trainer.workdir, start)
+      writers = {split: tf.summary.create_file_writer(
+          os.path.join(config.workdir, "tensorboard", split))
+                 for split in ("train", "test")}
+    else:
+      writers = {split: tf.summary.create_noop_writer()
+                 for split in ("train", "test")}
+    progress = ProgressBar(config.train_steps, stream)
+    if start:
+      progress.message(f"Resuming from step {start} in {config.workdir}.")
+    last = None
+    if start < config.train_steps:
+      last = _train_loop(trainer, start, writers, progress)
+    if last is None or last["step"] != config.train_steps:
+      last = _evaluate_and_record(trainer, config.train_steps, None, None,
+                                  writers, progress)
+    progress.close()
+  finally:
+    trainer.close()
   return last
 
 
 def train(config, strategy=None, stream=None):
   """`run(prepare_trainer(config, strategy), stream)`."""
   return run(prepare_trainer(config, strategy), stream)
+
+
+def fingerprint(model, strategy=None):
+  """A SHA-256 of every weight's bytes, in order: equal iff bit-identical.
+
+  Reads this process's first replica of each variable (no communication:
+  under `multi_worker`, reading a running average across replicas is a
+  collective operation).
+  """
+  strategy = strategy or tf.distribute.get_strategy()
+  digest = hashlib.sha256()
+  for weight in model.weights:
+    local = strategy.experimental_local_results(weight.value)[0]
+    digest.update(np.ascontiguousarray(local.numpy()).tobytes())
+  return digest.hexdigest()
 
 
 def _train_loop(trainer, start, writers, progress):
@@ -391,12 +457,12 @@ def _train_loop(trainer, start, writers, progress):
         tf.summary.scalar("bits_per_dim", train_bpd)
         tf.summary.scalar("images_per_sec", images_per_sec)
         tf.summary.scalar("skipped_steps", trainer.nonfinite_steps)
-    periodic = [(config.checkpoint_every, lambda: trainer.manager.save(step)),
-                (config.eval_every, lambda: _evaluate_and_record(
-                    trainer, step, train_bpd, images_per_sec, writers,
-                    progress)),
-                (config.sample_every, lambda: _write_samples(
-                    trainer, step, writers))]
+    periodic = [
+        (config.checkpoint_every, lambda: trainer.save_manager.save(step)),
+        (config.eval_every, lambda: _evaluate_and_record(
+            trainer, step, train_bpd, images_per_sec, writers, progress)),
+        (config.sample_every, lambda: _write_samples(trainer, step, writers)),
+    ]
     throughput.pause()
     for every, job in periodic:
       if step % every == 0 or is_last:
@@ -414,8 +480,9 @@ def _evaluate_and_record(trainer, step, train_bpd, images_per_sec, writers,
   record = dict(step=int(step), train_bits_per_dim=_json_float(train_bpd),
                 test_bits_per_dim=test_bpd,
                 images_per_sec=_json_float(images_per_sec))
-  with open(os.path.join(trainer.workdir, "metrics.jsonl"), "a") as f:
-    f.write(json.dumps(record) + "\n")
+  if trainer.is_chief:
+    with open(os.path.join(trainer.workdir, "metrics.jsonl"), "a") as f:
+      f.write(json.dumps(record) + "\n")
   with writers["test"].as_default(step=step):
     tf.summary.scalar("bits_per_dim", test_bpd)
   progress.message(f"step {step}: test bits/dim {test_bpd:.4f}")
@@ -423,13 +490,42 @@ def _evaluate_and_record(trainer, step, train_bpd, images_per_sec, writers,
 
 
 def _write_samples(trainer, step, writers):
-  """Sample grids at temperature 1.0 and `config.temperature`, PNG + summary."""
+  """Sample grids at temperature 1.0 and `config.temperature`, PNG + summary.
+
+  Every worker samples (reading the running averages outside a replica is a
+  collective operation under `multi_worker`); the chief alone writes.
+  """
   for temperature in sorted({1.0, trainer.config.temperature}):
     grid = trainer.sample_grid(temperature)
+    if not trainer.is_chief:
+      continue
     write_png(os.path.join(trainer.workdir, "samples",
                            f"step_{step:07d}_t{temperature:g}.png"), grid)
     with writers["train"].as_default(step=step):
       tf.summary.image(f"samples/temperature_{temperature:g}", grid[None])
+
+
+def _forget_metrics_after(workdir, step):
+  """Drops `metrics.jsonl` lines after `step`: a resumed run redoes them."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    lines = [line for line in f if line.strip()]
+  kept = [line for line in lines if json.loads(line)["step"] <= step]
+  if len(kept) != len(lines):
+    _write_atomically(path, "".join(kept))
+
+
+def is_chief(strategy):
+  """Whether this process writes the job's outputs (worker 0, or `chief`)."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.task_type:
+    return True
+  if resolver.task_type == "chief":
+    return True
+  return (resolver.task_type == "worker" and resolver.task_id == 0 and
+          "chief" not in resolver.cluster_spec().as_dict())
 
 
 def _json_float(value):

@@ -6,6 +6,7 @@ import tensorflow as tf
 _AXES = (0, 1, 2)  # NHWC: statistics per channel over batch and space.
 
 
+@keras.saving.register_keras_serializable(package="tf_realnvp")
 class BatchNormalization(keras.layers.Layer):
   r"""Per-channel batch normalisation of NHWC feature maps.
 

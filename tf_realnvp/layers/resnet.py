@@ -7,6 +7,7 @@ from tf_realnvp.layers.batch_norm import BatchNormalization
 from tf_realnvp.layers.weight_norm import WeightNormConv2D
 
 
+@keras.saving.register_keras_serializable(package="tf_realnvp")
 class CouplingResNet(keras.layers.Layer):
   r"""Weight-normalised ResNet computing the log-scale `s` and shift `t`.
 

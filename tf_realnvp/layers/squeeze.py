@@ -21,6 +21,7 @@ def _permute_blocks(x, order):
   return tf.reshape(tf.gather(blocks, order, axis=3), shape)
 
 
+@keras.saving.register_keras_serializable(package="tf_realnvp")
 class Squeeze(keras.layers.Layer):
   """Reshapes `[N, H, W, C]` to `[N, H/2, W/2, 4C]`; `unsqueeze` undoes it.
 

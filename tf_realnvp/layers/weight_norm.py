@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 
+@keras.saving.register_keras_serializable(package="tf_realnvp")
 class WeightNormConv2D(keras.layers.Layer):
   r"""A 'SAME' 2-D convolution whose kernel is `w = g * v / ||v||`.
 

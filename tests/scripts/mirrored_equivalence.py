@@ -1,0 +1,83 @@
+"""Trains the same steps on one device and on 2 logical CPUs; prints JSON.
+
+Run as `python -m tests.scripts.mirrored_equivalence DATA_DIR WORKDIR`: the
+CPU must be split before TensorFlow runs any op, so this cannot run inside
+the pytest process. Prints one JSON object: the loss of each step on each
+strategy, the relative error of the first step's global gradient, how far
+the weights are apart after the steps, whether the replicas' running
+batch-norm statistics agree, and the bits/dim of `model.fit` steps under the
+mirrored strategy.
+"""
+
+import json
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+from tf_realnvp import data
+from tf_realnvp import strategies
+from tf_realnvp import training
+from tests.training_helpers import tiny_config
+
+STEPS = 3
+
+
+def _train(strategy, data_dir, workdir):
+  """Returns the trainer, the losses and the first step's global gradient."""
+  trainer = training.Trainer(
+      tiny_config(workdir, data_dir, batch_size=8), strategy)
+  iterator = iter(trainer.train_dataset(0))
+  first = next(iterator)
+  per_replica, _, _ = strategy.run(trainer._replica_gradients, args=(first,))  # pylint: disable=protected-access
+  gradient = [np.sum([r.numpy() for r in strategy.experimental_local_results(g)],
+                     axis=0) for g in per_replica]
+  losses = [trainer.train_step(first)]
+  losses += [trainer.train_step(next(iterator)) for _ in range(STEPS - 1)]
+  return trainer, losses, gradient
+
+
+def _replicas_agree(trainer):
+  for variable in trainer.model.non_trainable_variables:
+    copies = trainer.strategy.experimental_local_results(variable.value)
+    if any(not np.array_equal(copies[0], c) for c in copies[1:]):
+      return False
+  return True
+
+
+def _fit_under(strategy, data_dir):
+  with strategy.scope():
+    model = training.build_model(
+        tiny_config("unused", data_dir), data.dataset_spec(
+            "fashion_mnist").image_shape)
+    model.compile(optimizer="adam")
+  batches = data.train_dataset("fashion_mnist", 8, seed=0, data_dir=data_dir)
+  history = model.fit(batches, steps_per_epoch=2, epochs=1, verbose=0)
+  return history.history["bits_per_dim"][-1]
+
+
+def main(data_dir, workdir):
+  strategies.logical_cpus(2)
+  one, one_losses, one_gradient = _train(tf.distribute.get_strategy(),
+                                         data_dir, workdir + "/one")
+  mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+  two, two_losses, two_gradient = _train(mirrored, data_dir, workdir + "/two")
+  differences = np.concatenate([
+      np.abs(a.numpy() - b.numpy()).ravel()
+      for a, b in zip(one.model.weights, two.model.weights)])
+  flat_one = np.concatenate([g.ravel() for g in one_gradient])
+  flat_two = np.concatenate([g.ravel() for g in two_gradient])
+  gradient_error = float(
+      np.linalg.norm(flat_one - flat_two) / np.linalg.norm(flat_one))
+  print(json.dumps(dict(
+      replicas=two.strategy.num_replicas_in_sync,
+      one_device_losses=one_losses, mirrored_losses=two_losses,
+      gradient_relative_error=gradient_error,
+      max_weight_difference=float(differences.max()),
+      fraction_of_weights_within_1e_5=float(np.mean(differences <= 1e-5)),
+      replicas_agree=_replicas_agree(two),
+      fit_bits_per_dim=_fit_under(mirrored, data_dir))))
+
+
+if __name__ == "__main__":
+  main(*sys.argv[1:])

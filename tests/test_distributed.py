@@ -1,0 +1,198 @@
+"""Scale-out: MirroredStrategy, MultiWorkerMirroredStrategy, kill -9 and
+bit-identical resume, `model.fit` with Keras callbacks, strategy errors.
+
+Multi-device runs need the CPU split into logical devices before TensorFlow
+runs any op, and multi-worker runs need several processes, so these run
+`train.py` (or a script of `tests/scripts`) in subprocesses.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from tf_realnvp import data
+from tf_realnvp import strategies
+from tf_realnvp import training
+from tests.training_helpers import REPO
+from tests.training_helpers import fingerprint_of
+from tests.training_helpers import free_ports
+from tests.training_helpers import run_train_py
+from tests.training_helpers import snapshot
+from tests.training_helpers import tf_config
+from tests.training_helpers import tiny_config
+from tests.training_helpers import tiny_flags
+from tests.training_helpers import train_py
+from tests.training_helpers import wait_for_checkpoint
+
+
+def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path, fashion_dir):
+  result = subprocess.run(
+      [sys.executable, "-m", "tests.scripts.mirrored_equivalence", fashion_dir,
+       str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=600,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), check=True)
+  report = json.loads(result.stdout.strip().splitlines()[-1])
+  assert report["replicas"] == 2
+  np.testing.assert_allclose(report["mirrored_losses"],
+                             report["one_device_losses"], rtol=1e-5)
+  assert report["gradient_relative_error"] < 1e-4
+  # Adam divides by sqrt(v): where a gradient is ~0, float noise of 1e-7 can
+  # move a weight by up to ~lr per step; everywhere else they agree closely.
+  assert report["fraction_of_weights_within_1e_5"] > 0.98
+  assert report["max_weight_difference"] < 2 * 1e-3 * 3
+  assert report["replicas_agree"]
+  assert np.isfinite(report["fit_bits_per_dim"])
+
+
+def _start_workers(ports, workdir, data_dir, tmp, **flags):
+  """Starts one `train.py` per port; non-chief scratch goes under `tmp`."""
+  args = tiny_flags(workdir, data_dir, strategy="multi_worker",
+                    strategy_timeout=20, **flags)
+  return [train_py(args, env={"TF_CONFIG": tf_config(ports, i),
+                              "TMPDIR": str(tmp)})
+          for i in range(len(ports))]
+
+
+def test_multi_worker_agrees_and_resumes_after_a_worker_is_killed(
+    tmp_path, fashion_dir):
+  workdir, scratch = tmp_path / "run", tmp_path / "scratch"
+  scratch.mkdir()
+  flags = dict(train_steps=150, checkpoint_every=10, eval_every=1000,
+               sample_every=1000)
+  chief, worker = _start_workers(free_ports(2), workdir, fashion_dir, scratch,
+                                 **flags)
+  wait_for_checkpoint(workdir, chief, min_step=10)
+  worker.send_signal(signal.SIGKILL)
+  worker.wait()
+  _, stderr = chief.communicate(timeout=120)  # Not a hang: heartbeats fail.
+  assert chief.returncode == 1
+  assert "a worker has stopped or cannot be reached" in stderr
+
+  processes = _start_workers(free_ports(2), workdir, fashion_dir, scratch,
+                             **flags)
+  outputs = [p.communicate(timeout=600) for p in processes]
+  for process, (stdout, stderr) in zip(processes, outputs):
+    assert process.returncode == 0, stderr
+    assert "Resuming from step" in stderr
+  assert fingerprint_of(outputs[0][0]) == fingerprint_of(outputs[1][0])
+  with open(workdir / "metrics.jsonl") as f:
+    assert json.loads(f.readlines()[-1])["step"] == 150
+  # The worker wrote its checkpoints into a temporary directory, now removed.
+  assert not [n for n in os.listdir(scratch) if n.startswith("tf_realnvp_worker_")]
+
+
+def test_kill_9_at_two_points_then_resume_is_bit_identical(tmp_path,
+                                                           fashion_dir):
+  flags = dict(train_steps=150, checkpoint_every=10, eval_every=1000,
+               sample_every=1000, deterministic=True)
+  runs = {name: tmp_path / name for name in ("whole", "early", "late")}
+  processes = {name: train_py(tiny_flags(path, fashion_dir, **flags))
+               for name, path in runs.items()}
+  for name, min_step in (("early", 10), ("late", 60)):
+    wait_for_checkpoint(runs[name], processes[name], min_step=min_step)
+    processes[name].send_signal(signal.SIGKILL)
+    processes[name].wait()
+  fingerprints = {}
+  for name in runs:
+    if name != "whole":
+      processes[name] = train_py(tiny_flags(runs[name], fashion_dir, **flags))
+    stdout, stderr = processes[name].communicate(timeout=600)
+    assert processes[name].returncode == 0, stderr
+    assert (name == "whole") != ("Resuming from step" in stderr)
+    fingerprints[name] = fingerprint_of(stdout)
+  assert fingerprints["early"] == fingerprints["whole"]
+  assert fingerprints["late"] == fingerprints["whole"]
+
+
+def test_keras_fit_lowers_test_bits_per_dim_and_callbacks_write(
+    tmp_path, fashion_dir):
+  config = tiny_config(tmp_path, fashion_dir, num_filters=8, batch_size=32)
+  model = training.build_model(config, (28, 28, 1))
+  model.compile(optimizer=keras.optimizers.Adam(1e-3, global_clipnorm=100.0))
+  train = data.train_dataset("fashion_mnist", 32, seed=0,
+                             data_dir=fashion_dir)
+  test = data.eval_dataset("fashion_mnist", 64, data_dir=fashion_dir,
+                           max_examples=256)
+  before = model.evaluate(test, verbose=0, return_dict=True)["bits_per_dim"]
+  callbacks = [
+      keras.callbacks.ModelCheckpoint(str(tmp_path / "best.weights.h5"),
+                                      monitor="val_bits_per_dim",
+                                      mode="min", save_best_only=True,
+                                      save_weights_only=True),
+      keras.callbacks.TensorBoard(str(tmp_path / "tensorboard")),
+      keras.callbacks.EarlyStopping(monitor="val_bits_per_dim", mode="min",
+                                    patience=2),
+      keras.callbacks.BackupAndRestore(str(tmp_path / "backup"),
+                                       delete_checkpoint=False),
+  ]
+  history = model.fit(train, steps_per_epoch=15, epochs=2, validation_data=test,
+                      callbacks=callbacks, verbose=0)
+  after = history.history["val_bits_per_dim"][-1]
+  print(f"fit: test bits/dim {before:.3f} -> {after:.3f}")
+  assert after < before - 0.3
+  assert (tmp_path / "best.weights.h5").exists()
+  assert os.listdir(tmp_path / "tensorboard" / "train")
+  assert os.listdir(tmp_path / "backup")
+  # The fit model is the same flow: its weights load into a fresh one.
+  clone = training.build_model(config, (28, 28, 1))
+  clone.load_weights(str(tmp_path / "best.weights.h5"))
+  y = next(iter(test))[:4]
+  assert np.all(np.isfinite(clone.log_prob(y)))
+
+
+@pytest.mark.parametrize("text, message", [
+    (None, "needs the TF_CONFIG"),
+    ("{not json", "not valid JSON"),
+    ('{"cluster": {}, "task": {"type": "worker", "index": 0}}',
+     "needs cluster.worker"),
+    ('{"cluster": {"worker": ["localhost:1"]}}', "needs task.type"),
+    ('{"cluster": {"worker": ["localhost:1"]}, '
+     '"task": {"type": "worker", "index": 3}}', "is not in the cluster"),
+    ('{"cluster": {"worker": ["localhost"]}, '
+     '"task": {"type": "worker", "index": 0}}', "is not host:port"),
+])
+def test_malformed_tf_config_is_named(text, message):
+  with pytest.raises(strategies.StrategyError, match=message):
+    strategies.parse_tf_config(text)
+
+
+def test_multi_worker_port_in_use_is_named(monkeypatch):
+  with socket.socket() as busy:
+    busy.bind(("", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    monkeypatch.setenv("TF_CONFIG", tf_config([port, port + 1], 0))
+    with pytest.raises(strategies.StrategyError, match=f"Port {port}.*in use"):
+      strategies.make_strategy("multi_worker")
+
+
+def test_tpu_that_does_not_answer_fails_within_the_timeout():
+  with socket.socket() as silent:  # Accepts connections, never speaks gRPC.
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    address = f"grpc://127.0.0.1:{silent.getsockname()[1]}"
+    with pytest.raises(strategies.StrategyError, match="within 2 s"):
+      strategies.make_strategy("tpu", tpu=address, timeout_seconds=2)
+  with pytest.raises(strategies.StrategyError, match="No TPU at"):
+    strategies.make_strategy("tpu", tpu=address, timeout_seconds=2)
+
+
+def test_unknown_mirrored_device_is_named():
+  with pytest.raises(strategies.StrategyError, match="/gpu:7"):
+    strategies.make_strategy("mirrored", devices=["/gpu:7"])
+
+
+def test_strategy_error_from_the_command_line(tmp_path, fashion_dir):
+  workdir = tmp_path / "run"
+  code, _, stderr = run_train_py(
+      tiny_flags(workdir, fashion_dir, strategy="multi_worker"),
+      env={"TF_CONFIG": "{oops"})
+  assert code == 1
+  assert "train.py: error: TF_CONFIG is not valid JSON" in stderr
+  assert not workdir.exists() or not snapshot(workdir)

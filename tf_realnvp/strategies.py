@@ -1,0 +1,192 @@
+"""Creating the `tf.distribute.Strategy` named by `train.py --strategy`.
+
+- `default`: the default strategy (one device).
+- `mirrored`: `MirroredStrategy` over all local GPUs, or the devices given
+  (e.g. `/cpu:0,/cpu:1` after `logical_cpus`).
+- `multi_worker`: `MultiWorkerMirroredStrategy` configured by `TF_CONFIG`
+  (every worker runs the same command with its own `task`).
+- `tpu`: `TPUStrategy` on the TPU at `tpu` (a name or `grpc://host:port`).
+
+Anything that cannot start raises `StrategyError` naming the problem within
+`timeout_seconds`, instead of hanging: a malformed `TF_CONFIG`, a port of
+this task already in use, an unknown device, no TPU at the address. Under
+`multi_worker`, collective operations time out after `timeout_seconds` too,
+so the surviving workers of a job that lost one stop with an error (restart
+the job: it resumes from the chief's last checkpoint).
+"""
+
+import json
+import os
+import socket
+import threading
+import urllib.parse
+
+import tensorflow as tf
+
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+DEFAULT_TIMEOUT_SECONDS = 120
+
+
+class StrategyError(RuntimeError):
+  """The requested strategy cannot start; the message says why."""
+
+
+def logical_cpus(count):
+  """Splits the CPU into `count` logical devices (before any op runs).
+
+  Gives a real multi-device `MirroredStrategy` on a CPU-only machine
+  (`--devices=/cpu:0,/cpu:1`), used by the tests.
+  """
+  cpu = tf.config.list_physical_devices("CPU")[0]
+  tf.config.set_logical_device_configuration(
+      cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+
+
+def make_strategy(name, devices=None, tpu=None,
+                  timeout_seconds=DEFAULT_TIMEOUT_SECONDS):
+  """Returns the strategy `name` (one of `STRATEGIES`).
+
+  Args:
+    name: the strategy.
+    devices: for `mirrored`: device names; `None` for all local GPUs (the CPU
+      if there are none).
+    tpu: for `tpu`: the TPU's name or `grpc://host:port` address.
+    timeout_seconds: how long to wait for a TPU, or for collective operations
+      between workers, before giving up.
+
+  Raises:
+    StrategyError: when the strategy cannot start.
+  """
+  if name == "default":
+    return tf.distribute.get_strategy()
+  if name == "mirrored":
+    return _mirrored(devices)
+  if name == "multi_worker":
+    return _multi_worker(timeout_seconds)
+  if name == "tpu":
+    return _tpu(tpu, timeout_seconds)
+  raise StrategyError(f"Unknown strategy {name!r}; expected one of "
+                      f"{', '.join(STRATEGIES)}.")
+
+
+def _mirrored(devices):
+  if devices:
+    available = {_device_key(d.name) for d in tf.config.list_logical_devices()}
+    unknown = [d for d in devices if _device_key(d) not in available]
+    if unknown:
+      raise StrategyError(
+          f"--devices names devices this machine does not have: {unknown}; "
+          f"it has {sorted(f'/{t.lower()}:{i}' for t, i in available)}.")
+  return tf.distribute.MirroredStrategy(devices or None)
+
+
+def _device_key(name):
+  spec = tf.DeviceSpec.from_string(name)
+  return (spec.device_type or "").upper(), spec.device_index
+
+
+def parse_tf_config(text):
+  """Checks a `TF_CONFIG` for `multi_worker`; returns `(cluster, task)`.
+
+  Raises:
+    StrategyError: naming what is wrong (JSON, missing keys, bad index or
+      address).
+  """
+  if not text:
+    raise StrategyError("--strategy=multi_worker needs the TF_CONFIG "
+                        "environment variable (cluster and task), e.g. "
+                        '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                        '"task": {"type": "worker", "index": 0}}.')
+  try:
+    config = json.loads(text)
+  except json.JSONDecodeError as error:
+    raise StrategyError(f"TF_CONFIG is not valid JSON ({error}): {text!r}.") from None
+  if not isinstance(config, dict):
+    raise StrategyError(f"TF_CONFIG must be a JSON object, received {text!r}.")
+  cluster, task = config.get("cluster"), config.get("task")
+  if not isinstance(cluster, dict) or not cluster.get("worker"):
+    raise StrategyError(
+        f"TF_CONFIG needs cluster.worker, a list of host:port; received {text!r}.")
+  if not isinstance(task, dict) or "type" not in task or "index" not in task:
+    raise StrategyError(
+        f"TF_CONFIG needs task.type and task.index; received {text!r}.")
+  tasks = cluster.get(task["type"])
+  if not isinstance(tasks, list) or not (
+      isinstance(task["index"], int) and 0 <= task["index"] < len(tasks)):
+    raise StrategyError(
+        f"TF_CONFIG task {task['type']}:{task['index']} is not in the cluster "
+        f"{cluster}.")
+  for address in (a for jobs in cluster.values() for a in jobs):
+    host, _, port = str(address).rpartition(":")
+    if not host or not port.isdigit():
+      raise StrategyError(
+          f"TF_CONFIG address {address!r} is not host:port.")
+  return cluster, task
+
+
+def _check_port_free(address):
+  """Raises StrategyError if this task's port is already bound here."""
+  port = int(address.rpartition(":")[2])
+  with socket.socket() as s:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+      s.bind(("", port))
+    except OSError as error:
+      raise StrategyError(
+          f"Port {port} of this task ({address} in TF_CONFIG) is in use "
+          f"({error.strerror}); stop what holds it or pick another port.") from None
+
+
+def _multi_worker(timeout_seconds):
+  cluster, task = parse_tf_config(os.environ.get("TF_CONFIG"))
+  _check_port_free(cluster[task["type"]][task["index"]])
+  options = tf.distribute.experimental.CommunicationOptions(
+      timeout_seconds=timeout_seconds)
+  return tf.distribute.MultiWorkerMirroredStrategy(
+      communication_options=options)
+
+
+def _tpu(address, timeout_seconds):
+  if not address:
+    raise StrategyError("--strategy=tpu needs --tpu (a TPU name or "
+                        "grpc://host:port).")
+  parsed = urllib.parse.urlparse(address)
+  if parsed.scheme == "grpc":
+    _probe(parsed.hostname, parsed.port, timeout_seconds, address)
+
+  def connect():
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+  # A daemon thread: a connection attempt that never returns must not keep
+  # the process alive after the error below.
+  outcome = {}
+
+  def attempt():
+    try:
+      outcome["strategy"] = connect()
+    except Exception as error:  # pylint: disable=broad-except
+      outcome["error"] = error
+
+  thread = threading.Thread(target=attempt, daemon=True)
+  thread.start()
+  thread.join(timeout_seconds)
+  if thread.is_alive():
+    raise StrategyError(f"No TPU answered at {address} within "
+                        f"{timeout_seconds} s.")
+  if "error" in outcome:
+    error = outcome["error"]
+    raise StrategyError(f"Cannot connect to the TPU {address}: "
+                        f"{type(error).__name__}: {error}")
+  return outcome["strategy"]
+
+
+def _probe(host, port, timeout_seconds, address):
+  if not host or not port:
+    raise StrategyError(f"--tpu {address!r} is not grpc://host:port.")
+  try:
+    socket.create_connection((host, port), timeout=min(timeout_seconds, 10)).close()
+  except OSError as error:
+    raise StrategyError(f"No TPU at {address}: {error}.") from None
