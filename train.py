@@ -72,6 +72,10 @@ flags.DEFINE_integer("strategy_timeout", strategies.DEFAULT_TIMEOUT_SECONDS,
 flags.DEFINE_bool("synchronized_batch_norm", _DEFAULTS.synchronized_batch_norm,
                   "Batch-norm statistics of the global batch across "
                   "replicas (so any replica count trains the same model).")
+flags.DEFINE_bool("recompute_gradients", _DEFAULTS.recompute_gradients,
+                  "Recompute each coupling network's activations in the "
+                  "backward pass instead of storing them: less memory, more "
+                  "compute.")
 flags.DEFINE_bool("deterministic", False, "tf.config.experimental."
                   "enable_op_determinism(): bit-identical runs and resumes "
                   "on GPUs too (CPU kernels already are; measured cost on 2 "

@@ -64,6 +64,10 @@ class RealNVP(keras.Model):
       (paper, appendix E; see `tf_realnvp.layers.BatchNormalization`).
     coupling_batch_norm: a batch-norm bijector after every coupling.
     synchronized_batch_norm: all-reduce batch moments across replicas.
+    recompute_gradients: in training mode, recompute each coupling
+      network's activations in the backward pass instead of storing them
+      (`tf_realnvp.recompute`): much less memory for about one more forward
+      pass of compute. Not with `average_in_training`.
     **kwargs: `keras.Model` arguments (`name`, `dtype`).
   """
 
@@ -78,6 +82,7 @@ class RealNVP(keras.Model):
                average_in_training=False,
                coupling_batch_norm=True,
                synchronized_batch_norm=False,
+               recompute_gradients=False,
                name="real_nvp",
                **kwargs):
     super().__init__(name=name, **kwargs)
@@ -95,6 +100,11 @@ class RealNVP(keras.Model):
     self.average_in_training = bool(average_in_training)
     self.coupling_batch_norm = bool(coupling_batch_norm)
     self.synchronized_batch_norm = bool(synchronized_batch_norm)
+    self.recompute_gradients = bool(recompute_gradients)
+    if self.recompute_gradients and self.average_in_training:
+      raise ValueError("recompute_gradients cannot be combined with "
+                       "average_in_training (the recomputation would read "
+                       "the running averages after their update).")
 
     specs = multiscale.couplings(self.layout)
     # Layer collections are tuples: Keras 3 and tf.train.Checkpoint both
@@ -156,8 +166,9 @@ class RealNVP(keras.Model):
     norms = self.coupling_norms or (None,) * len(self.coupling_networks)
     return tfb.Chain(
         [PixelLogit(self.alpha, dtype=self.compute_dtype)] +
-        multiscale.multiscale_bijectors(self.layout, self.coupling_networks,
-                                        norms, self.squeezes, training),
+        multiscale.multiscale_bijectors(
+            self.layout, self.coupling_networks, norms, self.squeezes,
+            training, recompute=training and self.recompute_gradients),
         name="real_nvp")
 
   def distribution(self, training=False):
@@ -201,17 +212,44 @@ class RealNVP(keras.Model):
                 self.compute_dtype)
     return losses.bits_per_dim(self, y, training)
 
-  def encode(self, y, training=False):
-    """Latents `z` `[N, H, W, C]` of float pixels `y` `[N, H, W, C]`."""
-    return self.bijector(training).inverse(self._check(y, "encode"))
+  def encode(self, y, training=False, per_scale=False):
+    """Latents of float pixels `y` `[N, H, W, C]`.
 
-  def decode(self, z):
+    Args:
+      y: float pixels `[N, H, W, C]` in `[0, 256)`.
+      training: batch normalisation with minibatch statistics.
+      per_scale: `False`: `z` `[N, H, W, C]`, the image's shape. `True`: a
+        list of the pieces each scale factored out, fine to coarse (the order
+        of `self.layout`): piece `i < num_scales - 1` is
+        `[N, H / 2^(i+1), W / 2^(i+1), 2^(i+1) C]`, the last is the last
+        scale's whole latent, `[N, H / 2^(L-1), W / 2^(L-1), 2^(L-1) C]`
+        (28x28x1, 2 scales: `[N, 14, 14, 2]` twice). The same entries as
+        `z`, permuted (`tf_realnvp.latents.split_latents`).
+    """
+    from tf_realnvp import latents  # pylint: disable=g-import-not-at-top
+    z = self.bijector(training).inverse(self._check(y, "encode"))
+    if per_scale:
+      return latents.split_latents(z, self.layout, self.squeezes)
+    return z
+
+  def decode(self, z, per_scale=False):
     """Pixels `y = bijector.forward(z)` `[N, H, W, C]` of latents `z`.
 
     The exact inverse of `encode` in evaluation mode. Values are not clipped:
     they lie in about (-14.2, 270.2) for alpha = 0.05 (see `PixelLogit`);
     `decode(encode(y))` returns `y`.
+
+    Args:
+      z: latents `[N, H, W, C]`, or with `per_scale=True` the list of
+        per-scale pieces `encode(y, per_scale=True)` returns (fine to coarse;
+        `tf_realnvp.latents.merge_latents` checks their number and shapes).
+      per_scale: whether `z` is a list of per-scale pieces.
     """
+    from tf_realnvp import latents  # pylint: disable=g-import-not-at-top
+    if per_scale:
+      z = latents.merge_latents(
+          [tf.cast(piece, self.compute_dtype) for piece in z], self.layout,
+          self.squeezes)
     return self.bijector(training=False).forward(self._check(z, "decode"))
 
   def sample(self, n, temperature=1.0, seed=None):
@@ -310,6 +348,7 @@ class RealNVP(keras.Model):
         batch_norm_momentum=self.batch_norm_momentum,
         average_in_training=self.average_in_training,
         coupling_batch_norm=self.coupling_batch_norm,
-        synchronized_batch_norm=self.synchronized_batch_norm)
+        synchronized_batch_norm=self.synchronized_batch_norm,
+        recompute_gradients=self.recompute_gradients)
     return config
 

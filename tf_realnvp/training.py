@@ -78,6 +78,7 @@ class TrainConfig:
   average_in_training: bool = False
   coupling_batch_norm: bool = True
   synchronized_batch_norm: bool = True
+  recompute_gradients: bool = False
   grad_clip_norm: float = 100.0
   max_nonfinite_steps: int = 10
   eval_every: int = 500
@@ -121,7 +122,8 @@ def build_model(config, image_shape):
       batch_norm_momentum=config.batch_norm_momentum,
       average_in_training=config.average_in_training,
       coupling_batch_norm=config.coupling_batch_norm,
-      synchronized_batch_norm=config.synchronized_batch_norm)
+      synchronized_batch_norm=config.synchronized_batch_norm,
+      recompute_gradients=config.recompute_gradients)
 
 
 def architecture(model):

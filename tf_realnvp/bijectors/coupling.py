@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_realnvp.bijectors.one_pass import OnePassBijector
+from tf_realnvp.recompute import recompute_gradients
 
 CHECKERBOARD = "checkerboard"
 CHANNEL = "channel"
@@ -112,14 +113,19 @@ class AffineCoupling(OnePassBijector):
     mask: a `CouplingMask`.
     training: Python bool, the mode of the network's batch normalisation
       (never the direction of the flow).
+    recompute: Python bool, recompute the network's activations in the
+      backward pass instead of storing them (`tf_realnvp.recompute`).
     name: name of the bijector.
   """
 
-  def __init__(self, network, mask, training=False, name="affine_coupling"):
+  def __init__(self, network, mask, training=False, recompute=False,
+               name="affine_coupling"):
     parameters = dict(locals())
-    self._network = network
     self._mask = mask
     self._training = bool(training)
+    self._network = lambda inputs: network(inputs, training=self._training)
+    if recompute:
+      self._network = recompute_gradients(self._network)
     super().__init__(
         mask.event_shape,
         parameters=parameters,
@@ -133,7 +139,7 @@ class AffineCoupling(OnePassBijector):
   def _log_scale_and_shift(self, x):
     """`(s, t)` restricted to the transformed part, from the untouched part."""
     network_input, transformed = self._mask.split(x)
-    log_scale, shift = self._network(network_input, training=self._training)
+    log_scale, shift = self._network(network_input)
     return (self._mask.restrict(log_scale), self._mask.restrict(shift),
             transformed)
 

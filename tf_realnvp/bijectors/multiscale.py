@@ -108,7 +108,8 @@ def couplings(layout):
   return [c for scale in layout for c in scale.checkerboard + scale.channel]
 
 
-def multiscale_bijectors(layout, networks, norms, squeezes, training):
+def multiscale_bijectors(layout, networks, norms, squeezes, training,
+                         recompute=False):
   """The bijectors of the multi-scale flow, in data-to-latent order.
 
   Returns a list `steps` such that `tfb.Chain(steps).inverse` maps images in
@@ -125,6 +126,8 @@ def multiscale_bijectors(layout, networks, norms, squeezes, training):
       normalising that coupling's output.
     squeezes: one `tf_realnvp.layers.Squeeze` per scale but the last.
     training: Python bool, the batch-normalisation mode.
+    recompute: Python bool, recompute the s/t networks' activations in the
+      backward pass (`tf_realnvp.recompute`).
   """
   layers = iter(zip(couplings(layout), networks, norms))
 
@@ -133,8 +136,8 @@ def multiscale_bijectors(layout, networks, norms, squeezes, training):
     for j in range(count):
       spec, network, norm = next(layers)
       steps.append(AffineCoupling(
-          network, spec.mask(),
-          training=training, name=f"scale{scale_index}_{kind}{j}"))
+          network, spec.mask(), training=training, recompute=recompute,
+          name=f"scale{scale_index}_{kind}{j}"))
       if norm is not None:
         steps.append(BatchNorm(norm, spec.event_shape, training=training,
                                name=f"scale{scale_index}_{kind}{j}_norm"))

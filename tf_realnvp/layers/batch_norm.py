@@ -1,9 +1,29 @@
 """Batch normalisation with running statistics, usable as a flow layer."""
 
+import contextlib
+import threading
+
 import keras
 import tensorflow as tf
 
 _AXES = (0, 1, 2)  # NHWC: statistics per channel over batch and space.
+_FROZEN = threading.local()
+
+
+@contextlib.contextmanager
+def frozen_running_averages():
+  """Within this context, training mode leaves the running averages alone.
+
+  Used when the backward pass recomputes a forward pass
+  (`tf_realnvp.recompute`): the minibatch statistics are computed again, but
+  the running averages were already updated once by the first pass.
+  """
+  previous = getattr(_FROZEN, "value", False)
+  _FROZEN.value = True
+  try:
+    yield
+  finally:
+    _FROZEN.value = previous
 
 
 @keras.saving.register_keras_serializable(package="tf_realnvp")
@@ -94,7 +114,8 @@ class BatchNormalization(keras.layers.Layer):
   def statistics(self, x, training):
     """Returns the `(mean, variance)` to normalise `x` with, each `[C]`.
 
-    In training mode this also updates the running averages (once per call).
+    In training mode this also updates the running averages (once per call,
+    except inside `frozen_running_averages`).
 
     Args:
       x: `[N, H, W, C]` inputs.
@@ -106,8 +127,9 @@ class BatchNormalization(keras.layers.Layer):
     mean, variance = self._batch_moments(x)
     new_mean = self._decayed(self.moving_mean, mean)
     new_variance = self._decayed(self.moving_variance, variance)
-    self.moving_mean.assign(tf.stop_gradient(new_mean))
-    self.moving_variance.assign(tf.stop_gradient(new_variance))
+    if not getattr(_FROZEN, "value", False):
+      self.moving_mean.assign(tf.stop_gradient(new_mean))
+      self.moving_variance.assign(tf.stop_gradient(new_variance))
     if self.average_in_training:
       return new_mean, new_variance
     return mean, variance
