@@ -97,3 +97,26 @@ def test_bad_arguments_raise(kwargs, message):
 def test_bad_input_rank_raises():
   with pytest.raises(ValueError, match=r"\[N, H, W, C\]"):
     BatchNormalization().build((None, 3))
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_fused_kernel_matches_the_composite_normalisation(training):
+  """float32 `call` runs TF's fused kernel; float64 the composite ops."""
+  layers = {}
+  for dtype in ("float32", "float64"):
+    layers[dtype] = BatchNormalization(momentum=0.9, dtype=dtype)
+    layers[dtype].build((None, 3, 3, 2))
+  flow_checks.randomize_weights(layers["float64"], seed=4)
+  layers["float32"].set_weights(layers["float64"].get_weights())
+  x = _inputs()
+  results = {}
+  for dtype, layer in layers.items():
+    x_t = tf.constant(x, dtype)
+    with tf.GradientTape() as tape:
+      tape.watch(x_t)
+      out = layer(x_t, training=training)
+      loss = tf.reduce_sum(out * tf.cos(x_t))
+    grads = tape.gradient(loss, [x_t] + layer.trainable_variables)
+    results[dtype] = [out] + grads + [layer.moving_mean, layer.moving_variance]
+  for fused, composite in zip(results["float32"], results["float64"]):
+    np.testing.assert_allclose(fused, composite, rtol=2e-4, atol=2e-4)

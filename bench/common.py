@@ -1,0 +1,111 @@
+"""Shared pieces of the benchmarks: configurations, FLOP counts, output.
+
+Every benchmark runs from the repository root as `python bench/<name>.py`
+and prints a table (or one JSON object with `--json`).
+"""
+
+import json
+import os
+import platform
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+  sys.path.insert(0, REPO)
+
+import psutil  # noqa: E402
+
+from tf_realnvp import data  # noqa: E402
+from tf_realnvp.bijectors import multiscale  # noqa: E402
+
+# name -> flagfile in configs/ (the architectures the benchmarks measure).
+CONFIGS = {
+    "fashion_mnist": "fashion_mnist.flags",
+    "cifar10": "cifar10.flags",
+    "imagenet32": "imagenet32.flags",
+}
+
+
+def read_flagfile(name):
+  """`{flag: value string}` of `configs/<name>`."""
+  values = {}
+  with open(os.path.join(REPO, "configs", name)) as f:
+    for line in f:
+      key, _, value = line.strip().lstrip("-").partition("=")
+      if key:
+        values[key] = value
+  return values
+
+
+def architecture(config):
+  """`RealNVP` keyword arguments of a `CONFIGS` entry, and its batch size."""
+  values = read_flagfile(CONFIGS[config])
+  spec = data.dataset_spec(values["dataset"], _int_or_none(
+      values.get("image_size")))
+  kwargs = dict(image_shape=tuple(spec.image_shape),
+                num_scales=int(values["num_scales"]),
+                num_blocks=int(values["num_blocks"]),
+                num_filters=int(values["num_filters"]))
+  return kwargs, int(values["batch_size"])
+
+
+def _int_or_none(value):
+  return None if value is None else int(value)
+
+
+def conv_shapes(image_shape, num_scales, num_blocks, num_filters):
+  """The 3x3 convolutions of each coupling network: `(height, width, in, out)`.
+
+  One list per coupling network, in order: the input convolution, two per
+  residual block, and the output convolution (to `s` and `t`).
+  """
+  networks = []
+  for spec in multiscale.couplings(
+      multiscale.multiscale_layout(image_shape, num_scales, num_filters)):
+    mask = spec.mask()
+    height, width, _ = spec.event_shape
+    filters = spec.num_filters
+    networks.append(
+        [(height, width, mask.network_input_channels, filters)] +
+        [(height, width, filters, filters)] * (2 * num_blocks) +
+        [(height, width, filters, 2 * mask.transformed_channels)])
+  return networks
+
+
+def forward_flops_per_image(networks, kernel_size=3):
+  """Multiply-adds x 2 of the convolutions, per image, forward only.
+
+  Training costs about 3x this (the backward pass computes the gradients of
+  each convolution's input and of its kernel, each as costly as the
+  forward); batch norm, activations and the coupling arithmetic are not
+  counted (they are a few FLOPs per element, against ~2 * 9 * C_in per
+  element for a convolution).
+  """
+  return sum(2 * h * w * kernel_size**2 * c_in * c_out
+             for shapes in networks for h, w, c_in, c_out in shapes)
+
+
+def machine():
+  """A one-line description of where the numbers come from."""
+  return (f"{platform.processor() or platform.machine()}, "
+          f"{psutil.cpu_count(logical=True)} CPUs, "
+          f"{psutil.virtual_memory().total / 2**30:.0f} GiB, "
+          f"Python {platform.python_version()}")
+
+
+def report(rows, columns, as_json, title):
+  """Prints `rows` (dicts) as a table under `title`, or as one JSON object."""
+  if as_json:
+    print(json.dumps({"benchmark": title, "machine": machine(), "rows": rows}))
+    return
+  print(f"{title}\n({machine()})")
+  widths = [max(len(c), *(len(_cell(r.get(c))) for r in rows)) for c in columns]
+  print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+  for row in rows:
+    print("  ".join(_cell(row.get(c)).ljust(w) for c, w in zip(columns, widths)))
+
+
+def _cell(value):
+  if isinstance(value, float):
+    return f"{value:.4g}"
+  return "" if value is None else str(value)

@@ -1,0 +1,142 @@
+"""Train-step throughput, FLOP/s, and the conv-stack ceiling of this machine.
+
+  python bench/train_bench.py [--configs=fashion_mnist,cifar10,imagenet32]
+                              [--steps=5] [--jit_compile] [--json]
+
+For each configuration (the architecture and batch of its flagfile in
+`configs/`), times steady-state training steps of `tf_realnvp.training`'s
+step (after 2 warm-up steps; synthetic pixels, so the input pipeline is not
+part of it: see `--pipeline` for its own rate), and counts the model's
+convolution FLOPs per image (`common.forward_flops_per_image`, x3 for
+training). The ceiling is measured in the same run: a plain Keras stack of
+`Conv2D`+ReLU layers with exactly the same convolution shapes and batch,
+trained the same way (forward + backward + SGD). `ratio` is the model's
+achieved FLOP/s over the stack's.
+"""
+
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+
+import common  # pylint: disable=g-bad-import-order
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from tf_realnvp import data  # noqa: E402
+from tf_realnvp import training  # noqa: E402
+
+flags.DEFINE_list("configs", list(common.CONFIGS), "Configurations to time.")
+flags.DEFINE_integer("steps", 5, "Timed steps per configuration.",
+                     lower_bound=1)
+flags.DEFINE_integer("warmup", 2, "Untimed steps first.", lower_bound=1)
+flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
+flags.DEFINE_bool("grappler", True, "Grappler graph optimisations on.")
+flags.DEFINE_bool("recompute_gradients", False, "Train with recomputation.")
+flags.DEFINE_bool("ceiling", True, "Also time the plain conv stack.")
+flags.DEFINE_bool("pipeline", False, "Also time the Fashion-MNIST input "
+                  "pipeline alone (needs the dataset prepared).")
+flags.DEFINE_bool("json", False, "Print one JSON object.")
+FLAGS = flags.FLAGS
+
+
+def _time_steps(step, batch, warmup, steps):
+  """Seconds per step after `warmup` steps (the first includes tracing)."""
+  start = time.perf_counter()
+  step(batch)
+  first = time.perf_counter() - start
+  for _ in range(warmup - 1):
+    step(batch)
+  start = time.perf_counter()
+  for _ in range(steps):
+    step(batch)
+  return (time.perf_counter() - start) / steps, first
+
+
+def _model_step(config, batch_size):
+  kwargs, _ = common.architecture(config)
+  train_config = training.TrainConfig(
+      workdir="/unused", dataset=common.read_flagfile(
+          common.CONFIGS[config])["dataset"],
+      num_scales=kwargs["num_scales"], num_blocks=kwargs["num_blocks"],
+      num_filters=kwargs["num_filters"], batch_size=batch_size,
+      recompute_gradients=FLAGS.recompute_gradients)
+  trainer = training.Trainer(train_config)
+  if FLAGS.jit_compile:
+    trainer._train_step = tf.function(  # pylint: disable=protected-access
+        trainer._distributed_train_step, jit_compile=True, autograph=False)  # pylint: disable=protected-access
+  return trainer.train_step
+
+
+def _conv_stack_step(networks, batch_size):
+  """A training step of plain conv stacks with the model's conv shapes.
+
+  One `keras.Sequential` of `Conv2D`+ReLU per coupling network, fed random
+  inputs of that network's input shape.
+  """
+  stacks = [keras.Sequential(
+      [keras.Input(shapes[0][:3])] +
+      [keras.layers.Conv2D(c_out, 3, padding="same", activation="relu")
+       for _, _, _, c_out in shapes]) for shapes in networks]
+  inputs = [tf.random.uniform((batch_size,) + shapes[0][:3])
+            for shapes in networks]
+  variables = [v for s in stacks for v in s.trainable_variables]
+  optimizer = keras.optimizers.SGD(1e-6)
+
+  @tf.function
+  def step(_):
+    with tf.GradientTape() as tape:
+      loss = tf.add_n([tf.reduce_mean(s(x)) for s, x in zip(stacks, inputs)])
+    optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+
+  return step
+
+
+def _pipeline_rate(batch_size, batches=50):
+  dataset = data.train_dataset("fashion_mnist", batch_size, seed=0)
+  iterator = iter(dataset)
+  next(iterator)
+  start = time.perf_counter()
+  for _ in range(batches):
+    next(iterator)
+  return batches * batch_size / (time.perf_counter() - start)
+
+
+def main(argv):
+  del argv
+  if not FLAGS.grappler:
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+  rows = []
+  for config in FLAGS.configs:
+    kwargs, batch_size = common.architecture(config)
+    networks = common.conv_shapes(**kwargs)
+    train_flops = 3 * common.forward_flops_per_image(networks)
+    batch = tf.constant(np.random.default_rng(0).uniform(
+        0, 256, (batch_size,) + kwargs["image_shape"]).astype(np.float32))
+    seconds, first = _time_steps(_model_step(config, batch_size), batch,
+                                 FLAGS.warmup, FLAGS.steps)
+    row = dict(config=config, batch=batch_size,
+               gflop_per_image=train_flops / 1e9,
+               images_per_sec=batch_size / seconds,
+               gflops=train_flops * batch_size / seconds / 1e9,
+               first_step_sec=first)
+    if FLAGS.ceiling:
+      ceiling, _ = _time_steps(_conv_stack_step(networks, batch_size), batch,
+                               FLAGS.warmup, FLAGS.steps)
+      row.update(ceiling_gflops=train_flops * batch_size / ceiling / 1e9,
+                 ratio=ceiling / seconds)
+    rows.append(row)
+  if FLAGS.pipeline:
+    rows.append(dict(config="fashion_mnist input pipeline", batch=64,
+                     images_per_sec=_pipeline_rate(64)))
+  options = (f"jit_compile={FLAGS.jit_compile} grappler={FLAGS.grappler} "
+             f"recompute_gradients={FLAGS.recompute_gradients}")
+  common.report(rows, ["config", "batch", "gflop_per_image", "images_per_sec",
+                       "gflops", "ceiling_gflops", "ratio", "first_step_sec"],
+                FLAGS.json, f"Train step ({options})")
+
+
+if __name__ == "__main__":
+  app.run(main)
