@@ -226,9 +226,9 @@ class RealNVP(keras.Model):
         (28x28x1, 2 scales: `[N, 14, 14, 2]` twice). The same entries as
         `z`, permuted (`tf_realnvp.latents.split_latents`).
     """
-    from tf_realnvp import latents  # pylint: disable=g-import-not-at-top
     z = self.bijector(training).inverse(self._check(y, "encode"))
     if per_scale:
+      from tf_realnvp import latents  # pylint: disable=g-import-not-at-top
       return latents.split_latents(z, self.layout, self.squeezes)
     return z
 
@@ -245,8 +245,8 @@ class RealNVP(keras.Model):
         `tf_realnvp.latents.merge_latents` checks their number and shapes).
       per_scale: whether `z` is a list of per-scale pieces.
     """
-    from tf_realnvp import latents  # pylint: disable=g-import-not-at-top
     if per_scale:
+      from tf_realnvp import latents  # pylint: disable=g-import-not-at-top
       z = latents.merge_latents(
           [tf.cast(piece, self.compute_dtype) for piece in z], self.layout,
           self.squeezes)
