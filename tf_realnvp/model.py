@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tf_realnvp import latents
 from tf_realnvp import losses
 from tf_realnvp import pixels
 from tf_realnvp import seeds
@@ -228,7 +229,6 @@ class RealNVP(keras.Model):
     """
     z = self.bijector(training).inverse(self._check(y, "encode"))
     if per_scale:
-      from tf_realnvp import latents  # pylint: disable=g-import-not-at-top
       return latents.split_latents(z, self.layout, self.squeezes)
     return z
 
@@ -246,7 +246,6 @@ class RealNVP(keras.Model):
       per_scale: whether `z` is a list of per-scale pieces.
     """
     if per_scale:
-      from tf_realnvp import latents  # pylint: disable=g-import-not-at-top
       z = latents.merge_latents(
           [tf.cast(piece, self.compute_dtype) for piece in z], self.layout,
           self.squeezes)
