@@ -1,0 +1,65 @@
+"""Exports a trained Real NVP for TF Serving.
+
+  python export/export_saved_model.py --workdir=runs/fashion_mnist_demo \
+      --export_dir=exports/realnvp
+
+writes `exports/realnvp/<version>/` (TF Serving's versioned layout; the
+version defaults to the checkpoint's training step) and prints that path.
+The signatures are described in `tf_realnvp/export.py` and
+`export/README.md`. An existing version is never overwritten.
+"""
+
+import os
+import sys
+
+# Run as a script from anywhere: the package lives in the repository root.
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _REPO not in sys.path:
+  sys.path.insert(0, _REPO)
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+from absl import logging  # noqa: E402
+
+from tf_realnvp import export  # noqa: E402
+
+flags.DEFINE_string("workdir", None,
+                    "Training workdir (model_config.json and checkpoints/).")
+flags.DEFINE_string("export_dir", None,
+                    "The model's base directory for TF Serving; the "
+                    "SavedModel goes to <export_dir>/<version>/.")
+flags.DEFINE_string("checkpoint", None,
+                    "Checkpoint to export: a name in <workdir>/checkpoints "
+                    "(ckpt-40) or a path prefix. Default: the latest.")
+flags.DEFINE_integer("version", None,
+                     "Version directory to write. Default: the checkpoint's "
+                     "training step.", lower_bound=0)
+
+FLAGS = flags.FLAGS
+
+flags.mark_flag_as_required("workdir")
+flags.mark_flag_as_required("export_dir")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  if not FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)
+  try:
+    model, step = export.load_trained_model(FLAGS.workdir, FLAGS.checkpoint)
+    version = FLAGS.version if FLAGS.version is not None else step
+    if version is None:
+      raise ValueError("The checkpoint records no training step; pass "
+                       "--version.")
+    path = export.export_saved_model(model, FLAGS.export_dir, version)
+  except (ValueError, OSError) as error:  # FileExistsError is an OSError.
+    message = " ".join(str(error).split())
+    sys.stderr.write(f"export_saved_model.py: error: {message}\n")
+    return 1
+  print(path)
+  return 0
+
+
+if __name__ == "__main__":
+  app.run(main)

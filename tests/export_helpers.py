@@ -1,0 +1,427 @@
+"""Shared helpers for the export tests: fresh processes and a fake server.
+
+`PendingSignatures` runs requests against an exported SavedModel in a fresh
+Python process (`python -m tests.export_helpers`), loaded twice:
+
+- `tf2`: `tf.saved_model.load(path).signatures[name](**inputs)`;
+- `tf1`: TF Serving's route. The TF1 session loader
+  (`tf.compat.v1.saved_model.loader.load`), the SignatureDef's tensor names,
+  and `Session._call_tf_sessionrun`: the C API `TF_SessionRun`, i.e. the C++
+  `Session::Run` that TF Serving calls, without the feed-shape check that
+  Python's `Session.run` adds (TF Serving has no such check).
+"""
+
+from concurrent import futures
+import http.server
+import json
+import os
+import pickle
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2
+from tensorflow.core.framework import tensor_shape_pb2
+from tensorflow.core.framework import types_pb2
+from tensorflow_serving.apis import predict_pb2
+from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXPORT_SCRIPT = os.path.join(REPO, "export", "export_saved_model.py")
+CLIENT_SCRIPT = os.path.join(REPO, "export", "client.py")
+
+
+def random_images(num, image_shape, seed=0):
+  """uint8 images `[num, H, W, C]` covering the whole range 0..255."""
+  rng = np.random.default_rng(seed)
+  return rng.integers(0, 256, (num,) + tuple(image_shape), dtype=np.uint8)
+
+
+def subprocess_env():
+  """The environment of the subprocesses: quiet TF, this repository first."""
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  env["PYTHONPATH"] = os.pathsep.join(
+      [REPO] + [p for p in [env.get("PYTHONPATH")] if p])
+  return env
+
+
+class PendingSignatures:
+  """Requests to an exported SavedModel, running in a fresh process.
+
+  Args:
+    path: an exported version directory.
+    requests: `{key: (signature_name, {input_name: numpy array})}`.
+  """
+
+  def __init__(self, path, requests):
+    self._folder = tempfile.mkdtemp(prefix="export-requests-")
+    request_file = os.path.join(self._folder, "requests.pkl")
+    self._result_file = os.path.join(self._folder, "results.pkl")
+    with open(request_file, "wb") as f:
+      pickle.dump(requests, f)
+    self.process = _start([sys.executable, "-m", "tests.export_helpers", path,
+                           request_file, self._result_file])
+
+  def result(self, timeout=300):
+    """Waits for the process.
+
+    Returns:
+      `{"tf1": results, "tf2": results, "signature_defs": {name: {"inputs":
+      {name: (dtype name, shape)}, "outputs": ...}}}` where `results[key]`
+      is `{"outputs": {name: array}}` or `{"error": type name, "code": int
+      or None, "message": str}`.
+    """
+    try:
+      finished = finish(self.process, timeout)
+      assert finished.returncode == 0, finished.stderr[-3000:]
+      with open(self._result_file, "rb") as f:
+        return pickle.load(f)
+    finally:
+      shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def _start(command):
+  return subprocess.Popen(command, cwd=REPO, env=subprocess_env(),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+
+
+def start_saved_model_cli(*args):
+  """Starts `saved_model_cli args...`; `finish` waits for it."""
+  script = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+  return _start(([script] if os.path.exists(script) else [
+      sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]) +
+                list(args))
+
+
+def start_export_script(*args):
+  """Starts `python export/export_saved_model.py args...` (repo root)."""
+  return _start([sys.executable, EXPORT_SCRIPT] + list(args))
+
+
+def run_export_script(*args, timeout=300):
+  """Runs `export/export_saved_model.py`: a `subprocess.CompletedProcess`."""
+  return finish(start_export_script(*args), timeout)
+
+
+def run_client(*args, timeout=300):
+  """Runs `python export/client.py args...` from the repository root."""
+  return finish(_start([sys.executable, CLIENT_SCRIPT] + list(args)), timeout)
+
+
+def finish(process, timeout=300):
+  """Waits for a `subprocess.Popen`: a `subprocess.CompletedProcess`."""
+  stdout, stderr = process.communicate(timeout=timeout)
+  return subprocess.CompletedProcess(process.args, process.returncode, stdout,
+                                     stderr)
+
+
+def stop(process):
+  """Kills `process` (a `subprocess.Popen`) if it is still running."""
+  if process.poll() is None:
+    process.kill()
+    process.communicate()
+
+
+# --- Expected signatures and `saved_model_cli show` ---------------------------
+
+
+def expected_signatures(image_shape):
+  """The documented signature table: `{name: {"inputs"/"outputs": {tensor:
+  (dtype name, shape with -1 for the batch)}}}`."""
+  batch = [-1] + list(image_shape)
+  log_prob = {"inputs": {"images": ("uint8", batch)},
+              "outputs": {"log_prob": ("float32", [-1]),
+                          "bits_per_dim": ("float32", [-1])}}
+  return {
+      "serving_default": log_prob,
+      "log_prob": log_prob,
+      "sample": {"inputs": {"num_samples": ("int32", []),
+                            "temperature": ("float32", []),
+                            "seed": ("int32", [])},
+                 "outputs": {"images": ("uint8", batch)}},
+      "encode": {"inputs": {"images": ("uint8", batch)},
+                 "outputs": {"latents": ("float32", batch)}},
+      "decode": {"inputs": {"latents": ("float32", batch)},
+                 "outputs": {"images": ("uint8", batch)}},
+  }
+
+
+_CLI_TENSOR = re.compile(
+    r"(inputs|outputs)\['(\w+)'\] tensor_info:\s+dtype: DT_(\w+)\s+"
+    r"shape: \(([-\d, ]*)\)")
+
+
+def _dtype_name(enum_name):
+  """`"float32"` for `"DT_FLOAT"`."""
+  return tf.dtypes.as_dtype(types_pb2.DataType.Value(enum_name)).name
+
+
+def parse_saved_model_cli_show(text):
+  """The signatures listed by `saved_model_cli show --all`, in the format of
+  `expected_signatures` (signatures whose names start with `__` skipped)."""
+  signatures = {}
+  blocks = re.split(r"^signature_def\['([^']+)'\]:$", text, flags=re.M)
+  for name, block in zip(blocks[1::2], blocks[2::2]):
+    if name.startswith("__"):
+      continue
+    block = block.split("\nConcrete Functions:")[0]
+    table = signatures.setdefault(name, {"inputs": {}, "outputs": {}})
+    for kind, tensor, dtype, shape in _CLI_TENSOR.findall(block):
+      table[kind][tensor] = (_dtype_name(f"DT_{dtype}"), [
+          int(d) for d in shape.replace(" ", "").split(",") if d])
+  return signatures
+
+
+# --- A stand-in for TF Serving's predict APIs ---------------------------------
+
+
+class FakeServing:
+  """Answers TF Serving's predict calls with a SavedModel, in this process.
+
+  gRPC `tensorflow.serving.PredictionService/Predict` and REST
+  `POST /v1/models/<name>[/versions/<v>]:predict`, with TF Serving's
+  conventions: outputs as typed proto fields (`int_val`, `float_val`), REST
+  `{"outputs": {...}}` or a bare value for a single output, errors as gRPC
+  INVALID_ARGUMENT or HTTP 400 with `{"error": message}`. The model's
+  signatures (`tf.saved_model.load`) do the work; `requests` records what
+  arrived: `(protocol, model name, version or None, signature, input names)`.
+  """
+
+  def __init__(self, loaded, model_name):
+    self.signatures = loaded.signatures  # From `tf.saved_model.load`.
+    self.model_name = model_name
+    self.requests = []
+    self._grpc_server = None
+    self._http_server = None
+
+  def run(self, signature, inputs):
+    """`{output: numpy array}` of numpy `inputs` as they are (like TF Serving
+    over gRPC), or raises `ValueError(message)`."""
+    if signature not in self.signatures:
+      raise ValueError(f"Serving signature key \"{signature}\" not found.")
+    function = self.signatures[signature]
+    specs = function.structured_input_signature[1]
+    if set(inputs) != set(specs):
+      raise ValueError(f"input size does not match signature: {sorted(inputs)}"
+                       f" != {sorted(specs)}")
+    try:
+      outputs = function(**{k: tf.constant(v) for k, v in inputs.items()})
+    except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
+      raise ValueError(str(error)) from None
+    return {k: v.numpy() for k, v in outputs.items()}
+
+  def input_dtype(self, signature, name):
+    if signature not in self.signatures:
+      return None
+    specs = self.signatures[signature].structured_input_signature[1]
+    return specs[name].dtype.as_numpy_dtype if name in specs else None
+
+  # gRPC ---------------------------------------------------------------------
+
+  def start_grpc(self):
+    """Starts the gRPC server on a free port; returns `host:port`."""
+    serving = self
+
+    class Servicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+
+      def Predict(self, request, context):  # pylint: disable=invalid-name
+        return serving.grpc_predict(request, context)
+
+    self._grpc_server = grpc.server(futures.ThreadPoolExecutor(2))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        Servicer(), self._grpc_server)
+    port = self._grpc_server.add_insecure_port("localhost:0")
+    self._grpc_server.start()
+    return f"localhost:{port}"
+
+  def grpc_predict(self, request, context):
+    """`PredictionService/Predict`."""
+    spec = request.model_spec
+    signature = spec.signature_name or "serving_default"
+    self.requests.append(("grpc", spec.name, spec.version.value
+                          if spec.HasField("version") else None, signature,
+                          sorted(request.inputs)))
+    if spec.name != self.model_name:
+      context.abort(grpc.StatusCode.NOT_FOUND,
+                    f"Servable not found for request: Latest({spec.name})")
+    try:
+      outputs = self.run(signature, {k: tf.make_ndarray(v)
+                                     for k, v in request.inputs.items()})
+    except ValueError as error:
+      context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+    response = predict_pb2.PredictResponse()
+    response.model_spec.CopyFrom(spec)
+    for name, value in outputs.items():
+      response.outputs[name].CopyFrom(as_proto_field(value))
+    return response
+
+  # REST ---------------------------------------------------------------------
+
+  def start_rest(self):
+    """Starts the HTTP server on a free port; returns `host:port`."""
+    serving = self
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+
+      def do_POST(self):  # pylint: disable=invalid-name
+        status, body = serving.rest_predict(
+            self.path, self.rfile.read(int(self.headers["Content-Length"])))
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+      def log_message(self, *args):  # Quiet.
+        pass
+
+    self._http_server = http.server.ThreadingHTTPServer(("localhost", 0),
+                                                        Handler)
+    threading.Thread(target=self._http_server.serve_forever,
+                     daemon=True).start()
+    return f"localhost:{self._http_server.server_address[1]}"
+
+  def rest_predict(self, path, raw):
+    """`(HTTP status, JSON body)` for `POST path` with body `raw`."""
+    match = re.fullmatch(r"/v1/models/([^/:]+)(?:/versions/(\d+))?:predict",
+                         path)
+    if not match:
+      return 404, {"error": f"Malformed request: POST {path}"}
+    name, version = match.group(1), match.group(2)
+    body = json.loads(raw)
+    signature = body.get("signature_name", "serving_default")
+    inputs = body.get("inputs", {})
+    self.requests.append(("rest", name, None if version is None else
+                          int(version), signature, sorted(inputs)))
+    if name != self.model_name:
+      return 404, {"error": f"Servable not found for request: Latest({name})"}
+    try:  # JSON values become tensors of the signature's dtypes.
+      outputs = self.run(signature, {
+          k: np.asarray(v, self.input_dtype(signature, k) or np.float32)
+          for k, v in inputs.items()})
+    except ValueError as error:
+      return 400, {"error": str(error)}
+    values = {k: v.tolist() for k, v in outputs.items()}
+    return 200, {"outputs": (next(iter(values.values())) if len(values) == 1
+                             else values)}
+
+  def stop(self):
+    if self._grpc_server is not None:
+      self._grpc_server.stop(None)
+    if self._http_server is not None:
+      self._http_server.shutdown()
+      self._http_server.server_close()
+
+
+def as_proto_field(array):
+  """A `TensorProto` with typed fields, as TF Serving's `AsProtoField`."""
+  array = np.asarray(array)
+  proto = tensor_pb2.TensorProto(
+      dtype=tf.as_dtype(array.dtype).as_datatype_enum,
+      tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[
+          tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in array.shape]))
+  if array.dtype == np.float32:
+    proto.float_val.extend(array.ravel().tolist())
+  else:  # uint8 and int32 travel in int_val.
+    proto.int_val.extend(array.ravel().astype(np.int64).tolist())
+  return proto
+
+
+# --- The fresh process -------------------------------------------------------
+
+
+def _error(error):
+  return {"error": type(error).__name__,
+          "code": getattr(error, "error_code", None),
+          "message": str(error)}
+
+
+def _run_tf2(path, requests):
+  loaded = tf.saved_model.load(path)
+  results = {}
+  for key, (name, inputs) in requests.items():
+    try:
+      outputs = loaded.signatures[name](
+          **{k: tf.constant(v) for k, v in inputs.items()})
+      results[key] = {"outputs": {k: v.numpy() for k, v in outputs.items()}}
+    except Exception as error:  # pylint: disable=broad-except
+      results[key] = _error(error)
+  return results
+
+
+def _signature_defs(meta_graph):
+
+  def describe(infos):
+    return {k: (tf.dtypes.as_dtype(v.dtype).name,
+                None if v.tensor_shape.unknown_rank else
+                [d.size for d in v.tensor_shape.dim])
+            for k, v in infos.items()}
+
+  return {name: {"inputs": describe(sig.inputs),
+                 "outputs": describe(sig.outputs)}
+          for name, sig in meta_graph.signature_def.items()
+          if not name.startswith("__")}
+
+
+# pylint: disable=protected-access
+def _c_session_run(session, feeds, fetches):
+  """`Session::Run` through the C API, as TF Serving calls it.
+
+  `Session.run` would first compare each fed array's shape with the
+  placeholder's and raise "Cannot feed value of shape ..." in Python: a
+  check TF Serving does not make. `_call_tf_sessionrun` is what
+  `Session.run` calls after its Python-side checks.
+
+  Args:
+    session: a `tf.compat.v1.Session`.
+    feeds: `{tensor name: numpy array}`.
+    fetches: tensor names.
+  """
+  graph = session.graph
+  return session._call_tf_sessionrun(
+      None, {graph.get_tensor_by_name(name)._as_tf_output(): np.asarray(value)
+             for name, value in feeds.items()},
+      [graph.get_tensor_by_name(name)._as_tf_output() for name in fetches],
+      [], None)
+# pylint: enable=protected-access
+
+
+def _run_tf1(path, requests):
+  results = {}
+  with tf.compat.v1.Session(graph=tf.Graph()) as session:
+    meta_graph = tf.compat.v1.saved_model.loader.load(
+        session, [tf.saved_model.SERVING], path)
+    for key, (name, inputs) in requests.items():
+      signature = meta_graph.signature_def[name]  # Tensor names from here.
+      output_names = sorted(signature.outputs)
+      try:
+        values = _c_session_run(
+            session, {signature.inputs[k].name: v for k, v in inputs.items()},
+            [signature.outputs[k].name for k in output_names])
+        results[key] = {"outputs": dict(zip(output_names, values))}
+      except Exception as error:  # pylint: disable=broad-except
+        results[key] = _error(error)
+    return results, _signature_defs(meta_graph)
+
+
+def main(argv):
+  path, request_file, result_file = argv[1:]
+  with open(request_file, "rb") as f:
+    requests = pickle.load(f)
+  tf1, signature_defs = _run_tf1(path, requests)
+  results = {"tf1": tf1, "tf2": _run_tf2(path, requests),
+             "signature_defs": signature_defs}
+  with open(result_file, "wb") as f:
+    pickle.dump(results, f)
+
+
+if __name__ == "__main__":
+  main(sys.argv)

@@ -1,0 +1,753 @@
+"""Tests of the SavedModel export: tf_realnvp/export.py, export/*.py.
+
+A tiny model with randomised weights is exported once per module; a fresh
+Python process loads it with `tf.saved_model.load` and with the TF1 session
+loader that TF Serving uses, and every signature is compared with the
+in-process model. Bad requests go through the same C++ `Session::Run` as in
+TF Serving (see `tests/export_helpers.py`).
+
+The slow subprocesses start as soon as their input exists and run while the
+tests that need none of them do (2 cores): the export script in
+`trained_workdir`, the fresh-process loading and `saved_model_cli` in
+`exported`. Hence the order of the sections: in-process tests first, then
+the ones that wait for a subprocess.
+"""
+
+import json
+import math
+import os
+import re
+import shutil
+import urllib.request
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow.core.framework import types_pb2
+from tensorflow_serving.apis import predict_pb2
+from tensorflow_serving.config import model_server_config_pb2
+
+from export import client
+from tf_realnvp import export
+from tf_realnvp import pixels
+from tf_realnvp import training
+from tests import export_helpers as helpers
+from tests import flow_checks
+from tests.training_helpers import snapshot
+from tests.training_helpers import tiny_config
+
+VERSION = 7
+NUM_IMAGES = 3
+SAMPLE = dict(num_samples=np.int32(3), temperature=np.float32(0.7),
+              seed=np.int32(5))
+MODEL_NAME = "realnvp"
+# Distinct H, W and C, so that a mix-up of axes cannot go unnoticed.
+IMAGE_SHAPE = (4, 8, 2)
+H, W, C = IMAGE_SHAPE
+
+
+# --- Requests, and what the in-process model answers -------------------------
+
+
+def _images(seed=0, num=NUM_IMAGES):
+  return helpers.random_images(num, IMAGE_SHAPE, seed)
+
+
+def _latents():
+  rng = np.random.default_rng(1)
+  return rng.standard_normal((NUM_IMAGES,) + IMAGE_SHAPE).astype(np.float32)
+
+
+def good_requests():
+  """`{key: (signature, inputs)}` of valid requests."""
+  images, latents = _images(), _latents()
+  return {
+      "log_prob": ("log_prob", {"images": images}),
+      "serving_default": ("serving_default", {"images": images}),
+      "encode": ("encode", {"images": images}),
+      "decode": ("decode", {"latents": latents}),
+      "sample": ("sample", dict(SAMPLE)),
+      "sample_other_seed": ("sample", dict(SAMPLE, seed=np.int32(6))),
+      "sample_hotter": ("sample", dict(SAMPLE, temperature=np.float32(1.0))),
+      "sample_none": ("sample", dict(SAMPLE, num_samples=np.int32(0))),
+      "log_prob_none": ("log_prob", {"images": images[:0]}),
+      "encode_none": ("encode", {"images": images[:0]}),
+      "decode_none": ("decode", {"latents": latents[:0]}),
+  }
+
+
+def expected_outputs(model, key):
+  """What the in-process model gives for `good_requests()[key]`.
+
+  uint8 outputs come as the float pixels they are floored from (for
+  `assert_same_uint8`).
+  """
+  signature, inputs = good_requests()[key]
+  if key.endswith("_none"):
+    # Empty requests: TF 2.21's oneDNN Conv2D gets an empty batch wrong, so
+    # the model itself cannot give these (see `export._unless_empty`).
+    event = {"log_prob": (), "bits_per_dim": ()}
+    return {name: np.zeros((0,) + event.get(name, IMAGE_SHAPE), np.float32)
+            for name in client.SIGNATURES[signature][1]}
+  if signature in ("log_prob", "serving_default", "encode"):
+    y = inputs["images"].astype(np.float32) + 0.5  # Bin centres.
+    if signature == "encode":
+      return {"latents": model.encode(y).numpy()}
+    log_prob = model.log_prob(y).numpy()
+    return {"log_prob": log_prob,
+            "bits_per_dim": -log_prob / (model.num_dims * math.log(2))}
+  if signature == "decode":
+    return {"images": model.decode(inputs["latents"]).numpy()}
+  return {"images": model.sample(int(inputs["num_samples"]),
+                                 float(inputs["temperature"]),
+                                 seed=int(inputs["seed"])).numpy()}
+
+
+def assert_same_uint8(actual, float_pixels, tolerance=1e-3):
+  """`actual == to_uint8(float_pixels)`, except by 1 where a float pixel is
+  within `tolerance` of a bin edge (graph and eager round differently)."""
+  expected = pixels.to_uint8(float_pixels).numpy()
+  assert actual.dtype == np.uint8 and actual.shape == expected.shape
+  near_edge = np.abs(float_pixels - np.round(float_pixels)) < tolerance
+  differ = actual != expected
+  assert not np.any(differ & ~near_edge)
+  assert np.all(np.abs(actual.astype(int) - expected) <= 1)
+
+
+def assert_outputs_match(outputs, expected):
+  assert set(outputs) == set(expected)
+  for name, value in expected.items():
+    if outputs[name].dtype == np.uint8:
+      assert_same_uint8(outputs[name], value)
+    else:
+      assert outputs[name].dtype == np.float32
+      np.testing.assert_allclose(outputs[name], value, rtol=1e-5, atol=1e-4)
+
+
+def _shape_error(signature, name, shape):
+  """The texts of the error for `name` of `shape` (not the expected one)."""
+  received = " ".join(str(d) for d in shape)
+  return [f"{signature}: {name} must have shape [N, {H}, {W}, {C}]",
+          f"received shape] [{received}]"]
+
+
+def _zeros(shape, dtype=np.uint8):
+  return np.zeros(shape, dtype)
+
+
+# Bad requests: `{key: (signature, inputs, texts the error must contain)}`.
+BAD_REQUESTS = {
+    "images_transposed": ("log_prob", {"images": _zeros((2, W, H, C))},
+                          _shape_error("log_prob", "images", (2, W, H, C))),
+    "images_smaller": ("log_prob", {"images": _zeros((2, H // 2, W // 2, C))},
+                       _shape_error("log_prob", "images",
+                                    (2, H // 2, W // 2, C))),
+    "images_channels": ("encode", {"images": _zeros((2, H, W, C - 1))},
+                        _shape_error("encode", "images", (2, H, W, C - 1))),
+    "images_without_batch": ("serving_default", {"images": _zeros((H, W, C))},
+                             _shape_error("log_prob", "images", (H, W, C))),
+    "latents_shape": ("decode", {"latents": _zeros((2, H, W, 1), np.float32)},
+                      _shape_error("decode", "latents", (2, H, W, 1))),
+    "latents_not_finite": ("decode", {"latents": np.stack(
+        [_zeros(IMAGE_SHAPE, np.float32),
+         np.full(IMAGE_SHAPE, np.inf, np.float32)])},
+                           ["decode: latents must be finite",
+                            f"received:] [{H * W * C}]"]),
+    "num_samples_negative": ("sample", dict(SAMPLE, num_samples=np.int32(-1)),
+                             [f"sample: num_samples must be in [0, "
+                              f"{export.MAX_NUM_SAMPLES}]; received] [-1]"]),
+    "num_samples_over_cap": ("sample", dict(
+        SAMPLE, num_samples=np.int32(export.MAX_NUM_SAMPLES + 1)),
+                             ["sample: num_samples must be in",
+                              f"received] [{export.MAX_NUM_SAMPLES + 1}]"]),
+    "num_samples_not_scalar": ("sample", dict(SAMPLE,
+                                              num_samples=np.int32([3])),
+                               ["sample: num_samples must be a scalar",
+                                "received shape] [1]"]),
+    "temperature_not_scalar": ("sample", dict(
+        SAMPLE, temperature=np.float32([0.7, 1.0])),
+                               ["sample: temperature must be a scalar",
+                                "received shape] [2]"]),
+    "temperature_zero": ("sample", dict(SAMPLE, temperature=np.float32(0)),
+                         ["sample: temperature must be a finite number > 0",
+                          "received] [0]"]),
+    "temperature_negative": ("sample", dict(SAMPLE,
+                                            temperature=np.float32(-1)),
+                             ["temperature must be a finite number > 0",
+                              "received] [-1]"]),
+    "temperature_nan": ("sample", dict(SAMPLE, temperature=np.float32("nan")),
+                        ["temperature must be a finite number > 0",
+                         "received] [nan]"]),
+}
+
+# A float batch for uint8 images: no in-graph check needed, TF refuses it.
+FLOAT_IMAGES = ("log_prob", {"images": _zeros((2,) + IMAGE_SHAPE,
+                                              np.float32)})
+
+
+# --- Fixtures: the exports, and what reads them ------------------------------
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+  """`(model, path, background)`: a tiny randomised model (2 scales, 1 block,
+  4 filters), its export (version 7), and the subprocesses reading it, just
+  started:
+
+  - `signatures`: every good and bad request, loaded both ways;
+  - `show`: `saved_model_cli show --all`;
+  - `run`: `saved_model_cli run` of `log_prob` (outputs in `cli_out`).
+  """
+  model = flow_checks.tiny_model(dtype="float32", image_shape=IMAGE_SHAPE)
+  base = tmp_path_factory.mktemp("exports") / MODEL_NAME
+  path = export.export_saved_model(model, str(base), VERSION)
+  requests = good_requests()
+  requests.update({k: v[:2] for k, v in BAD_REQUESTS.items()})
+  requests["float_images"] = FLOAT_IMAGES
+  folder = tmp_path_factory.mktemp("saved_model_cli")
+  np.save(folder / "images.npy", _images())
+  background = {
+      "signatures": helpers.PendingSignatures(path, requests),
+      "show": helpers.start_saved_model_cli("show", "--dir", path, "--all"),
+      "run": helpers.start_saved_model_cli(
+          "run", "--dir", path, "--tag_set", "serve", "--signature_def",
+          "log_prob", "--inputs", f"images={folder / 'images.npy'}",
+          "--outdir", str(folder / "out")),
+      "cli_out": folder / "out",
+  }
+  yield model, path, background
+  for name in ("show", "run"):
+    helpers.stop(background[name])
+  helpers.stop(background["signatures"].process)
+
+
+@pytest.fixture(scope="module")
+def served(exported):
+  """Every good and bad request, answered by a fresh process (tf1 and tf2)."""
+  return exported[2]["signatures"].result()
+
+
+@pytest.fixture(scope="module")
+def saved_model_cli(exported):
+  """`{"show": CompletedProcess, "run": CompletedProcess}`."""
+  return {name: helpers.finish(exported[2][name]) for name in ("show", "run")}
+
+
+@pytest.fixture(scope="module")
+def loaded(exported):
+  """The export loaded in this process with `tf.saved_model.load`."""
+  return tf.saved_model.load(exported[1])
+
+
+@pytest.fixture(scope="module")
+def fake_serving(loaded):
+  serving = helpers.FakeServing(loaded, MODEL_NAME)
+  servers = {"grpc": serving.start_grpc(), "rest": serving.start_rest()}
+  yield serving, servers
+  serving.stop()
+
+
+@pytest.fixture(scope="module")
+def trained_workdir(tmp_path_factory, fashion_dir):
+  """A workdir of `tf_realnvp.training` with checkpoints at steps 12 and 20
+  (different random weights), and its export by the script, just started.
+
+  One scale (the export of two is tested with `exported`): the export
+  script's tracing takes half as long.
+
+  Returns:
+    `{"workdir", "weights": {step: {variable path: value}}, "export_dir",
+    "script": the running export script}`.
+  """
+  workdir = tmp_path_factory.mktemp("workdir")
+  trainer = training.prepare_trainer(
+      tiny_config(workdir, fashion_dir, num_scales=1))
+  weights = {}
+  for step in (12, 20):
+    flow_checks.randomize_weights(trainer.model, seed=step)
+    trainer.step.assign(step)
+    trainer.manager.save(checkpoint_number=step)
+    weights[step] = _weights(trainer.model)
+  export_dir = str(tmp_path_factory.mktemp("script") / "exports")
+  script = helpers.start_export_script(f"--workdir={workdir}",
+                                       f"--export_dir={export_dir}")
+  yield dict(workdir=str(workdir), weights=weights, export_dir=export_dir,
+             script=script)
+  helpers.stop(script)
+
+
+def _weights(model):
+  return {v.path: v.numpy() for v in model.variables}
+
+
+# --- load_trained_model on a training workdir ------------------------------
+
+
+def _assert_weights_equal(model, weights):
+  restored = _weights(model)
+  assert restored.keys() == weights.keys()
+  for name, value in weights.items():
+    np.testing.assert_array_equal(restored[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize("checkpoint,step", [
+    (None, 20), ("ckpt-12", 12), ("checkpoints/ckpt-12", 12)])
+def test_load_trained_model_restores_the_checkpoint(trained_workdir,
+                                                    checkpoint, step):
+  workdir, weights = trained_workdir["workdir"], trained_workdir["weights"]
+  if checkpoint and "/" in checkpoint:
+    checkpoint = os.path.join(workdir, checkpoint)  # A path prefix.
+  model, restored_step = export.load_trained_model(workdir, checkpoint)
+  assert restored_step == step
+  assert (model.image_shape, model.num_scales, model.num_filters) == (
+      (28, 28, 1), 1, 4)
+  _assert_weights_equal(model, weights[step])
+
+
+def _no_config(workdir):
+  os.remove(os.path.join(workdir, "model_config.json"))
+
+
+def _no_checkpoint(workdir):
+  for name in os.listdir(os.path.join(workdir, "checkpoints")):
+    os.remove(os.path.join(workdir, "checkpoints", name))
+
+
+def _truncated_checkpoint(workdir):
+  for name in os.listdir(os.path.join(workdir, "checkpoints")):
+    if name.startswith("ckpt-20.data"):
+      with open(os.path.join(workdir, "checkpoints", name), "r+b") as f:
+        f.truncate(100)
+
+
+def _nan_weights(workdir):
+  """A checkpoint in which one variable is NaN (as if it were missing)."""
+  model, _ = export.load_trained_model(workdir)
+  model.variables[0].assign(np.full(model.variables[0].shape, np.nan,
+                                    np.float32))
+  manager = tf.train.CheckpointManager(
+      tf.train.Checkpoint(model=model),
+      os.path.join(workdir, "checkpoints"), max_to_keep=5)
+  manager.save(checkpoint_number=30)
+
+
+def _other_architecture(workdir):
+  path = os.path.join(workdir, "model_config.json")
+  with open(path) as f:
+    config = json.load(f)
+  with open(path, "w") as f:
+    json.dump(dict(config, num_blocks=2), f)
+
+
+@pytest.mark.parametrize("damage,checkpoint,message", [
+    (_no_config, None, "has no model_config.json"),
+    (_no_checkpoint, None, "has no checkpoint"),
+    (None, "ckpt-99", r"No checkpoint 'ckpt-99'.*available: ckpt-12, ckpt-20"),
+    (_truncated_checkpoint, None, "Cannot restore the model from the "
+     "checkpoint .*ckpt-20"),
+    (_other_architecture, None, "Cannot restore the model .*written by "
+     "another model"),
+    (_nan_weights, None, r"ckpt-30 gives no finite value to 1 of the "
+     r"model's \d+ variables \(real_nvp/"),
+])
+def test_load_trained_model_refuses_a_bad_workdir(trained_workdir, tmp_path,
+                                                  damage, checkpoint,
+                                                  message):
+  workdir = shutil.copytree(trained_workdir["workdir"], tmp_path / "copy")
+  if damage:
+    damage(workdir)
+  with pytest.raises(ValueError, match=message):
+    export.load_trained_model(workdir, checkpoint)
+
+
+# --- The client: requests and responses in TF Serving's formats --------------
+
+
+def client_inputs():
+  """Inputs of one request per signature (those of `good_requests()`),
+  built by the client."""
+  images = _images()
+  return {
+      "log_prob": client.signature_inputs("log_prob", images=images),
+      "serving_default": client.signature_inputs("serving_default",
+                                                 images=images),
+      "encode": client.signature_inputs("encode", images=images),
+      "decode": client.signature_inputs("decode", latents=_latents()),
+      "sample": client.signature_inputs(
+          "sample", **{k: v.item() for k, v in SAMPLE.items()}),
+  }
+
+
+_PROTO_DTYPES = {np.uint8: types_pb2.DT_UINT8, np.int32: types_pb2.DT_INT32,
+                 np.float32: types_pb2.DT_FLOAT}
+
+
+@pytest.mark.parametrize("version", [None, 3])
+def test_grpc_request_is_a_valid_predict_request(version):
+  for signature, inputs in client_inputs().items():
+    built = client.build_grpc_request(MODEL_NAME, signature, inputs, version)
+    request = predict_pb2.PredictRequest.FromString(
+        built.SerializeToString())
+    assert request.model_spec.name == MODEL_NAME
+    assert request.model_spec.signature_name == signature
+    assert request.model_spec.HasField("version") == (version is not None)
+    assert request.model_spec.version.value == (version or 0)
+    assert set(request.inputs) == set(client.SIGNATURES[signature][0])
+    for name, value in inputs.items():
+      tensor = request.inputs[name]
+      assert tensor.dtype == _PROTO_DTYPES[client.DTYPES[name]]
+      assert [d.size for d in tensor.tensor_shape.dim] == list(
+          np.shape(value))
+      np.testing.assert_array_equal(tf.make_ndarray(tensor), value)
+
+
+def test_rest_request_is_the_documented_json():
+  for signature, inputs in client_inputs().items():
+    body = json.loads(json.dumps(client.build_rest_request(signature,
+                                                           inputs)))
+    assert body.keys() == {"signature_name", "inputs"}
+    assert body["signature_name"] == signature
+    assert body["inputs"].keys() == set(client.SIGNATURES[signature][0])
+    for name, value in inputs.items():
+      sent = np.asarray(body["inputs"][name], client.DTYPES[name])
+      np.testing.assert_array_equal(sent, value)  # float32 round-trips.
+      if name in client.SCALARS:
+        assert isinstance(body["inputs"][name], (int, float))
+
+
+def test_rest_url():
+  assert client.rest_url("localhost", "m") == (
+      "http://localhost:8501/v1/models/m:predict")
+  assert client.rest_url("host:9000", "m", 4) == (
+      "http://host:9000/v1/models/m/versions/4:predict")
+  assert client.rest_url("https://serving.example/", "m") == (
+      "https://serving.example/v1/models/m:predict")
+
+
+def _outputs_by_signature():
+  """Outputs of the right names, dtypes and shapes, one or several each."""
+  rng = np.random.default_rng(2)
+  return {
+      "log_prob": {"log_prob": rng.normal(-900, 50, NUM_IMAGES),
+                   "bits_per_dim": rng.uniform(1, 8, NUM_IMAGES)},
+      "encode": {"latents": rng.standard_normal((NUM_IMAGES,) + IMAGE_SHAPE)},
+      "decode": {"images": _images(seed=4)},
+  }
+
+
+@pytest.mark.parametrize("encoding", ["typed_fields", "tensor_content"])
+def test_grpc_response_is_parsed(encoding):
+  encode = {"typed_fields": helpers.as_proto_field,
+            "tensor_content": tf.make_tensor_proto}[encoding]
+  for signature, outputs in _outputs_by_signature().items():
+    response = predict_pb2.PredictResponse()
+    for name, value in outputs.items():
+      response.outputs[name].CopyFrom(
+          encode(np.asarray(value, client.DTYPES[name])))
+    parsed = client.parse_grpc_response(
+        signature, predict_pb2.PredictResponse.FromString(
+            response.SerializeToString()))
+    for name, value in outputs.items():
+      assert parsed[name].dtype == client.DTYPES[name]
+      np.testing.assert_array_equal(parsed[name],
+                                    np.asarray(value, client.DTYPES[name]))
+
+
+def test_rest_response_is_parsed_in_both_forms_and_errors_raise():
+  for signature, outputs in _outputs_by_signature().items():
+    values = {k: np.asarray(v, client.DTYPES[k]).tolist()
+              for k, v in outputs.items()}
+    # TF Serving omits the name of a signature's only output.
+    body = {"outputs": values if len(values) > 1 else
+            next(iter(values.values()))}
+    parsed = client.parse_rest_response(signature, json.dumps(body).encode())
+    for name, value in outputs.items():
+      assert parsed[name].dtype == client.DTYPES[name]
+      np.testing.assert_array_equal(parsed[name],
+                                    np.asarray(value, client.DTYPES[name]))
+  with pytest.raises(client.ServingError, match="num_samples must be"):
+    client.parse_rest_response("sample", '{"error": "num_samples must be"}')
+  with pytest.raises(ValueError, match="returns log_prob, bits_per_dim"):
+    client.parse_rest_response("log_prob", '{"outputs": [1.0]}')
+
+
+def test_client_knows_the_exported_signatures():
+  for name, table in helpers.expected_signatures(IMAGE_SHAPE).items():
+    inputs, outputs = client.SIGNATURES[name]
+    assert set(inputs) == set(table["inputs"])
+    assert set(outputs) == set(table["outputs"])
+    for tensor, (dtype, _) in {**table["inputs"], **table["outputs"]}.items():
+      assert np.dtype(client.DTYPES[tensor]).name == dtype
+
+
+def test_client_refuses_inputs_that_do_not_fit_the_signature():
+  with pytest.raises(ValueError, match="missing: .'images'."):
+    client.signature_inputs("log_prob")
+  with pytest.raises(ValueError, match="unexpected: .'seed'."):
+    client.signature_inputs("encode", images=_images(), seed=1)
+  with pytest.raises(ValueError, match="images must be uint8"):
+    client.signature_inputs("encode", images=_latents())
+  with pytest.raises(ValueError, match="Unknown signature 'classify'"):
+    client.build_rest_request("classify", {})
+
+
+# --- In process: export_saved_model, the round trip, the client --------------
+
+
+def test_export_writes_a_versioned_saved_model_and_nothing_else(exported):
+  path = exported[1]
+  base = os.path.dirname(path)
+  assert path == os.path.join(base, str(VERSION))
+  assert os.listdir(base) == [str(VERSION)]  # No temporary left.
+  assert os.path.isfile(os.path.join(path, "saved_model.pb"))
+
+
+@pytest.mark.parametrize("version", [-1, "3", 2.0, True])
+def test_export_refuses_a_bad_version(exported, tmp_path, version):
+  model = exported[0]
+  with pytest.raises(ValueError, match="version must be an int >= 0"):
+    export.export_saved_model(model, str(tmp_path), version)
+  assert not os.listdir(tmp_path)
+
+
+def test_export_refuses_to_overwrite_a_version(exported):
+  model, path, _ = exported
+  before = snapshot(path)
+  with pytest.raises(FileExistsError, match="refusing to overwrite"):
+    export.export_saved_model(model, os.path.dirname(path), VERSION)
+  assert snapshot(path) == before
+
+
+def test_a_failed_export_leaves_nothing_behind(exported, tmp_path,
+                                               monkeypatch):
+  model = exported[0]
+
+  def write_half_and_fail(self, filepath, **unused_kwargs):
+    del self
+    with open(os.path.join(filepath, "saved_model.pb"), "wb") as f:
+      f.write(b"half")
+    raise OSError("disk full")
+
+  monkeypatch.setattr(type(export.export_archive(model)), "write_out",
+                      write_half_and_fail)
+  with pytest.raises(OSError, match="disk full"):
+    export.export_saved_model(model, str(tmp_path / "base"), 1)
+  assert os.listdir(tmp_path / "base") == []
+
+
+def test_decode_of_encode_is_the_identity_on_uint8_images(loaded):
+  every_value = np.arange(256, dtype=np.uint8).reshape(
+      (-1,) + IMAGE_SHAPE)  # 4 images: each value 0..255 once.
+  images = np.concatenate([every_value, _images(seed=3)])
+  latents = loaded.signatures["encode"](images=images)["latents"]
+  decoded = loaded.signatures["decode"](latents=latents)["images"].numpy()
+  np.testing.assert_array_equal(decoded, images)
+
+
+# --- The client against a server with TF Serving's predict APIs --------------
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+def test_client_calls_every_signature(exported, fake_serving, protocol):
+  model = exported[0]
+  serving, servers = fake_serving
+  for signature, inputs in client_inputs().items():
+    outputs = client.predict(protocol, servers[protocol], MODEL_NAME,
+                             signature, inputs, version=VERSION)
+    assert_outputs_match(outputs, expected_outputs(model, signature))
+    assert serving.requests[-1] == (protocol, MODEL_NAME, VERSION, signature,
+                                    sorted(inputs))
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+def test_client_raises_the_servers_error(fake_serving, protocol):
+  _, servers = fake_serving
+  inputs = client.signature_inputs("sample", num_samples=-2, temperature=1.0,
+                                   seed=0)
+  with pytest.raises(client.ServingError,
+                     match=r"num_samples must be in \[0, 1024\]"):
+    client.predict(protocol, servers[protocol], MODEL_NAME, "sample", inputs)
+
+
+def test_client_command_line_prints_log_prob_of_png_files(exported,
+                                                          fake_serving,
+                                                          tmp_path):
+  model = exported[0]
+  _, servers = fake_serving
+  images = _images()
+  paths = client.write_pngs(images, str(tmp_path), "image")
+  process = helpers.run_client(f"--server={servers['rest']}",
+                               f"--model_name={MODEL_NAME}",
+                               "--signature=log_prob",
+                               f"--images={','.join(paths)}")
+  assert process.returncode == 0, process.stderr
+  expected = expected_outputs(model, "log_prob")
+  lines = process.stdout.strip().splitlines()
+  assert [line.split("\t")[0] for line in lines] == paths
+  for line, bits in zip(lines, expected["bits_per_dim"]):
+    assert line.split("\t")[2] == f"bits/dim {bits:.4f}"
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
+def test_request_text_is_the_request(protocol):
+  """What `client.py --print_request` prints: curl's JSON body for REST."""
+  inputs = client.signature_inputs("sample", num_samples=2, temperature=0.5,
+                                   seed=3)
+  text = client.request_text(protocol, MODEL_NAME, "sample", inputs, 4)
+  if protocol == "rest":
+    assert json.loads(text) == client.build_rest_request("sample", inputs)
+  else:
+    assert text_format.Parse(text, predict_pb2.PredictRequest()) == (
+        client.build_grpc_request(MODEL_NAME, "sample", inputs, 4))
+
+
+# --- export/README.md ---------------------------------------------------------
+
+
+def _readme():
+  with open(os.path.join(helpers.REPO, "export", "README.md")) as f:
+    return f.read()
+
+
+def _post(url, body):
+  request = urllib.request.Request(url, data=body.encode(), method="POST")
+  with urllib.request.urlopen(request, timeout=60) as response:
+    return response.read()
+
+
+def test_readme_models_config_names_the_model_and_its_base_path():
+  text = re.search(r"```\n(model_config_list.*?)```", _readme(), re.S).group(1)
+  config = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
+  (model,) = config.model_config_list.config
+  assert (model.name, model.base_path, model.model_platform) == (
+      MODEL_NAME, "/models/realnvp", "tensorflow")
+  assert '-v "$PWD/exports:/models"' in _readme()
+
+
+def test_readme_states_the_cap_and_the_bin_centres():
+  assert f"capped at {export.MAX_NUM_SAMPLES}" in " ".join(_readme().split())
+  assert "y = x + 0.5" in _readme()
+
+
+def test_readme_curl_requests_work(exported, fake_serving):
+  model = exported[0]
+  _, servers = fake_serving
+  requests = re.findall(r"curl -s -X POST http://localhost:8501(\S+) \\\n"
+                        r"\s+-d '(\{.*?\})'", _readme())
+  assert len(requests) == 2
+  for path, body in requests:
+    answer = json.loads(_post(f"http://{servers['rest']}{path}", body))
+    num_samples = json.loads(body)["inputs"]["num_samples"]
+    images = np.asarray(answer["outputs"])
+    assert images.shape == (num_samples,) + model.image_shape
+
+
+# --- What a fresh process gets: both loaders, saved_model_cli -------------
+
+
+def test_signature_defs_have_the_documented_names_dtypes_and_shapes(served):
+  assert served["signature_defs"] == helpers.expected_signatures(IMAGE_SHAPE)
+
+
+@pytest.mark.parametrize("loader", ["tf1", "tf2"])
+@pytest.mark.parametrize("key", sorted(good_requests()))
+def test_each_signature_matches_the_in_process_model(served, exported, loader,
+                                                     key):
+  model = exported[0]
+  result = served[loader][key]
+  assert "error" not in result, result
+  assert_outputs_match(result["outputs"], expected_outputs(model, key))
+
+
+def test_sample_inputs_reach_the_graph(served):
+  """Seed and temperature change the samples (so the matches above show that
+  each is passed through), and `num_samples` sets the batch."""
+  images = {k: served["tf1"][k]["outputs"]["images"]
+            for k in ("sample", "sample_other_seed", "sample_hotter",
+                      "sample_none")}
+  assert images["sample"].shape[0] == SAMPLE["num_samples"]
+  assert images["sample_none"].shape[0] == 0
+  for other in ("sample_other_seed", "sample_hotter"):
+    assert np.mean(images[other] != images["sample"]) > 0.5
+
+
+def _assert_invalid_argument(result):
+  assert result.get("error") == "InvalidArgumentError", result
+  assert result["code"] == 3  # INVALID_ARGUMENT, TF Serving's status too.
+
+
+@pytest.mark.parametrize("loader", ["tf1", "tf2"])
+@pytest.mark.parametrize("key", sorted(BAD_REQUESTS))
+def test_bad_request_is_refused_with_a_clear_message(served, loader, key):
+  """`tf1` is TF Serving's route; `tf2` calls the loaded signatures, which
+  do not check shapes either."""
+  result = served[loader][key]
+  _assert_invalid_argument(result)
+  for text in BAD_REQUESTS[key][2]:
+    assert text in result["message"]
+
+
+def test_tf1_session_reports_a_wrong_dtype(served):
+  """TF Serving feeds what a gRPC request holds: the runtime itself refuses a
+  float batch for uint8 images (REST converts JSON to the declared dtype)."""
+  result = served["tf1"]["float_images"]
+  _assert_invalid_argument(result)
+  assert "Expects arg[0] to be uint8 but float is provided" in result[
+      "message"]
+
+
+def test_saved_model_cli_show_lists_the_signatures(saved_model_cli):
+  show = saved_model_cli["show"]
+  assert show.returncode == 0, show.stderr
+  assert helpers.parse_saved_model_cli_show(show.stdout) == (
+      helpers.expected_signatures(IMAGE_SHAPE))
+
+
+def test_saved_model_cli_run_computes_log_prob(exported, saved_model_cli):
+  model, _, background = exported
+  assert saved_model_cli["run"].returncode == 0, saved_model_cli["run"].stderr
+  out = background["cli_out"]
+  outputs = {name: np.load(out / f"{name}.npy")
+             for name in ("log_prob", "bits_per_dim")}
+  assert_outputs_match(outputs, expected_outputs(model, "log_prob"))
+
+
+# --- The export script ------------------------------------------------------
+
+
+def test_export_script_writes_the_step_and_refuses_to_overwrite(
+    trained_workdir):
+  weights = trained_workdir["weights"]
+  export_dir = trained_workdir["export_dir"]
+  first = helpers.finish(trained_workdir["script"])
+  assert first.returncode == 0, first.stderr
+  path = os.path.join(export_dir, "20")
+  assert first.stdout.strip().splitlines()[-1] == path
+  assert os.listdir(export_dir) == ["20"]
+  # The export holds the latest checkpoint's weights, not a fresh model's.
+  reader = tf.train.load_checkpoint(os.path.join(path, "variables",
+                                                 "variables"))
+  values = {np.asarray(reader.get_tensor(key)).tobytes()
+            for key in reader.get_variable_to_shape_map()}
+  assert {w.tobytes() for w in weights[20].values()} <= values
+  assert not {w.tobytes() for w in weights[12].values()} & values
+
+  before = snapshot(export_dir)
+  second = helpers.run_export_script(*first.args[2:])  # The same flags.
+  assert second.returncode != 0
+  error = second.stderr.strip().splitlines()[-1]
+  assert error.startswith("export_saved_model.py: error: ")
+  assert f"{path} exists already" in error
+  assert snapshot(export_dir) == before
+
+
+def test_export_script_reports_a_bad_workdir_on_one_line(tmp_path):
+  process = helpers.run_export_script(f"--workdir={tmp_path}",
+                                      f"--export_dir={tmp_path / 'out'}")
+  assert process.returncode != 0
+  assert process.stderr.strip().splitlines()[-1] == (
+      f"export_saved_model.py: error: {tmp_path} has no model_config.json: "
+      "it is not a tf_realnvp training workdir (train.py writes the file "
+      "when it starts).")
+  assert not os.path.exists(tmp_path / "out")
