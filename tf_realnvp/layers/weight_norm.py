@@ -65,6 +65,11 @@ class WeightNormConv2D(keras.layers.Layer):
 
   def call(self, inputs):
     outputs = tf.nn.conv2d(inputs, self.kernel(), strides=1, padding="SAME")
+    # TF 2.21's oneDNN Conv2D gives an empty batch the wrong channel count
+    # ([0, H, W, C_in] instead of [0, H, W, filters]); the reshape, free
+    # otherwise, restores the right shape.
+    outputs = tf.reshape(
+        outputs, tf.concat([tf.shape(inputs)[:-1], [self.filters]], axis=0))
     return tf.nn.bias_add(outputs, self.bias)
 
   def compute_output_shape(self, input_shape):
