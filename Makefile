@@ -3,8 +3,9 @@
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
-# Tests run in 2 processes (the 2 cores of the reference machine).
-PYTEST_ARGS ?= -n 2
+# Tests run in 2 processes (the 2 cores of the reference machine), one file
+# per process at a time so that module fixtures are built once.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 DEMO_WORKDIR ?= runs/fashion_mnist_demo
 
@@ -29,7 +30,21 @@ system-deps:
 test: $(VENV)/.installed system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Trains configs/fashion_mnist.flags (about 10 minutes on 2 CPU cores).
+# Trains configs/fashion_mnist.flags (about 10 minutes on 2 CPU cores) and
+# exports the result for TF Serving to $(DEMO_WORKDIR)/export/<step>/.
 demo: $(VENV)/.installed system-deps
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) train.py --flagfile=fashion_mnist.flags \
-	  --workdir=$(DEMO_WORKDIR)
+	  --workdir=$(DEMO_WORKDIR) --export_dir=$(DEMO_WORKDIR)/export
+
+# Benchmarks (each prints a table; add ARGS=--json for JSON).
+.PHONY: bench-train bench-memory bench-export bench-glow bench-budget
+bench-train: $(VENV)/.installed
+	$(PY) bench/train_bench.py $(ARGS)
+bench-memory: $(VENV)/.installed
+	$(PY) bench/memory_bench.py $(ARGS)
+bench-export: $(VENV)/.installed
+	$(PY) bench/export_bench.py $(ARGS)
+bench-glow: $(VENV)/.installed system-deps
+	$(PY) bench/quality_bench.py --models=real_nvp,glow --minutes=5 $(ARGS)
+bench-budget: $(VENV)/.installed system-deps
+	$(PY) bench/quality_bench.py --models=real_nvp --minutes=20 $(ARGS)

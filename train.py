@@ -16,9 +16,11 @@ from absl import logging
 import tensorflow as tf
 
 from tf_realnvp import data
+from tf_realnvp import export
 from tf_realnvp import flagfiles
 from tf_realnvp import strategies
 from tf_realnvp import training
+from tf_realnvp import workdirs
 
 _DEFAULTS = training.TrainConfig(workdir="unused")
 _CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -96,6 +98,9 @@ flags.DEFINE_integer("log_every", _DEFAULTS.log_every,
                      "Progress and train summaries every this many steps.")
 flags.DEFINE_integer("shuffle_buffer", _DEFAULTS.shuffle_buffer,
                      "Training examples shuffled together (one block).")
+flags.DEFINE_string("export_dir", None, "After training, export the final "
+                    "checkpoint as a SavedModel for TF Serving to "
+                    "<export_dir>/<step>/ (see export/README.md).")
 flags.DEFINE_integer("seed", _DEFAULTS.seed,
                      "Seed of data order, dequantisation, flips and samples.")
 
@@ -125,7 +130,7 @@ def _known_dataset(name):
 
 
 _NOT_CONFIG = ("strategy", "devices", "logical_cpus", "tpu", "strategy_timeout",
-               "deterministic")
+               "deterministic", "export_dir")
 
 
 def _config():
@@ -155,9 +160,11 @@ def main(argv):
         timeout_seconds=FLAGS.strategy_timeout)
     trainer = training.prepare_trainer(_config(), strategy)
     if trainer.is_chief:
-      training.write_text(os.path.join(FLAGS.workdir, "flags.txt"),
+      training.write_text(os.path.join(FLAGS.workdir, workdirs.FLAGS_FILE),
                           _flags_text())
     result = training.run(trainer)
+    if FLAGS.export_dir and trainer.is_chief:
+      exported = _export(FLAGS.workdir, FLAGS.export_dir)
   except (ValueError, training.TrainingError, strategies.StrategyError,
           data.DatasetUnavailableError) as error:
     sys.stderr.write(f"train.py: error: {error}\n")
@@ -175,7 +182,18 @@ def main(argv):
   print(f"test bits/dim {result['test_bits_per_dim']:.4f} at step "
         f"{result['step']} ({FLAGS.workdir})")
   print(f"weights fingerprint {training.fingerprint(trainer.model, strategy)}")
+  if FLAGS.export_dir and trainer.is_chief:
+    print(exported)
   return 0
+
+
+def _export(workdir, export_dir):
+  """Exports the workdir's last checkpoint; returns what to tell the user."""
+  model, step = workdirs.load_trained_model(workdir)
+  path = os.path.join(export_dir, str(step))
+  if os.path.exists(path):  # A finished run started again: same checkpoint.
+    return f"SavedModel of step {step} already in {path} (kept as it is)"
+  return f"SavedModel for TF Serving: {export.export_saved_model(model, export_dir, step)}"
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ import tensorflow as tf  # noqa: E402
 
 import tf_realnvp  # noqa: E402
 from tf_realnvp import export  # noqa: E402
+from tf_realnvp import workdirs  # noqa: E402
 
 flags.DEFINE_string("workdir", None, "A training workdir to restore "
                     "(default: an untrained model of fashion_mnist.flags).")
@@ -133,7 +134,7 @@ def main(argv):
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.ERROR)
   if FLAGS.workdir:
-    model, step = export.load_trained_model(FLAGS.workdir)
+    model, step = workdirs.load_trained_model(FLAGS.workdir)
     source = f"{FLAGS.workdir}, step {step}"
   else:
     model = tf_realnvp.RealNVP(**common.architecture("fashion_mnist")[0])

@@ -22,9 +22,11 @@ from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
 from tf_realnvp import export  # noqa: E402
+from tf_realnvp import workdirs  # noqa: E402
 
 flags.DEFINE_string("workdir", None,
-                    "Training workdir (model_config.json and checkpoints/).")
+                    f"Training workdir ({workdirs.MODEL_CONFIG} and "
+                    f"{workdirs.CHECKPOINTS}/).")
 flags.DEFINE_string("export_dir", None,
                     "The model's base directory for TF Serving; the "
                     "SavedModel goes to <export_dir>/<version>/.")
@@ -47,7 +49,8 @@ def main(argv):
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
   try:
-    model, step = export.load_trained_model(FLAGS.workdir, FLAGS.checkpoint)
+    model, step = workdirs.load_trained_model(FLAGS.workdir,
+                                              FLAGS.checkpoint)
     version = FLAGS.version if FLAGS.version is not None else step
     if version is None:
       raise ValueError("The checkpoint records no training step; pass "

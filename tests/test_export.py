@@ -17,7 +17,6 @@ import json
 import math
 import os
 import re
-import shutil
 import urllib.request
 
 import numpy as np
@@ -31,9 +30,9 @@ from tensorflow_serving.config import model_server_config_pb2
 from export import client
 from tf_realnvp import export
 from tf_realnvp import pixels
-from tf_realnvp import training
 from tests import export_helpers as helpers
 from tests import flow_checks
+from tests.training_helpers import make_workdir
 from tests.training_helpers import snapshot
 from tests.training_helpers import tiny_config
 
@@ -257,108 +256,17 @@ def trained_workdir(tmp_path_factory, fashion_dir):
   script's tracing takes half as long.
 
   Returns:
-    `{"workdir", "weights": {step: {variable path: value}}, "export_dir",
-    "script": the running export script}`.
+    `{"weights": {step: {variable path: value}}, "export_dir", "script":
+    the running export script}`.
   """
   workdir = tmp_path_factory.mktemp("workdir")
-  trainer = training.prepare_trainer(
-      tiny_config(workdir, fashion_dir, num_scales=1))
-  weights = {}
-  for step in (12, 20):
-    flow_checks.randomize_weights(trainer.model, seed=step)
-    trainer.step.assign(step)
-    trainer.manager.save(checkpoint_number=step)
-    weights[step] = _weights(trainer.model)
+  weights = make_workdir(tiny_config(workdir, fashion_dir, num_scales=1),
+                         steps=(12, 20))
   export_dir = str(tmp_path_factory.mktemp("script") / "exports")
   script = helpers.start_export_script(f"--workdir={workdir}",
                                        f"--export_dir={export_dir}")
-  yield dict(workdir=str(workdir), weights=weights, export_dir=export_dir,
-             script=script)
+  yield dict(weights=weights, export_dir=export_dir, script=script)
   helpers.stop(script)
-
-
-def _weights(model):
-  return {v.path: v.numpy() for v in model.variables}
-
-
-# --- load_trained_model on a training workdir ------------------------------
-
-
-def _assert_weights_equal(model, weights):
-  restored = _weights(model)
-  assert restored.keys() == weights.keys()
-  for name, value in weights.items():
-    np.testing.assert_array_equal(restored[name], value, err_msg=name)
-
-
-@pytest.mark.parametrize("checkpoint,step", [
-    (None, 20), ("ckpt-12", 12), ("checkpoints/ckpt-12", 12)])
-def test_load_trained_model_restores_the_checkpoint(trained_workdir,
-                                                    checkpoint, step):
-  workdir, weights = trained_workdir["workdir"], trained_workdir["weights"]
-  if checkpoint and "/" in checkpoint:
-    checkpoint = os.path.join(workdir, checkpoint)  # A path prefix.
-  model, restored_step = export.load_trained_model(workdir, checkpoint)
-  assert restored_step == step
-  assert (model.image_shape, model.num_scales, model.num_filters) == (
-      (28, 28, 1), 1, 4)
-  _assert_weights_equal(model, weights[step])
-
-
-def _no_config(workdir):
-  os.remove(os.path.join(workdir, "model_config.json"))
-
-
-def _no_checkpoint(workdir):
-  for name in os.listdir(os.path.join(workdir, "checkpoints")):
-    os.remove(os.path.join(workdir, "checkpoints", name))
-
-
-def _truncated_checkpoint(workdir):
-  for name in os.listdir(os.path.join(workdir, "checkpoints")):
-    if name.startswith("ckpt-20.data"):
-      with open(os.path.join(workdir, "checkpoints", name), "r+b") as f:
-        f.truncate(100)
-
-
-def _nan_weights(workdir):
-  """A checkpoint in which one variable is NaN (as if it were missing)."""
-  model, _ = export.load_trained_model(workdir)
-  model.variables[0].assign(np.full(model.variables[0].shape, np.nan,
-                                    np.float32))
-  manager = tf.train.CheckpointManager(
-      tf.train.Checkpoint(model=model),
-      os.path.join(workdir, "checkpoints"), max_to_keep=5)
-  manager.save(checkpoint_number=30)
-
-
-def _other_architecture(workdir):
-  path = os.path.join(workdir, "model_config.json")
-  with open(path) as f:
-    config = json.load(f)
-  with open(path, "w") as f:
-    json.dump(dict(config, num_blocks=2), f)
-
-
-@pytest.mark.parametrize("damage,checkpoint,message", [
-    (_no_config, None, "has no model_config.json"),
-    (_no_checkpoint, None, "has no checkpoint"),
-    (None, "ckpt-99", r"No checkpoint 'ckpt-99'.*available: ckpt-12, ckpt-20"),
-    (_truncated_checkpoint, None, "Cannot restore the model from the "
-     "checkpoint .*ckpt-20"),
-    (_other_architecture, None, "Cannot restore the model .*written by "
-     "another model"),
-    (_nan_weights, None, r"ckpt-30 gives no finite value to 1 of the "
-     r"model's \d+ variables \(real_nvp/"),
-])
-def test_load_trained_model_refuses_a_bad_workdir(trained_workdir, tmp_path,
-                                                  damage, checkpoint,
-                                                  message):
-  workdir = shutil.copytree(trained_workdir["workdir"], tmp_path / "copy")
-  if damage:
-    damage(workdir)
-  with pytest.raises(ValueError, match=message):
-    export.load_trained_model(workdir, checkpoint)
 
 
 # --- The client: requests and responses in TF Serving's formats --------------

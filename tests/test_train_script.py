@@ -132,10 +132,11 @@ def test_bad_workdir_is_refused_and_left_as_it_was(trained_workdir,
   assert snapshot(trained_workdir) == before
 
 
-def test_kill_9_during_training_then_restart_resumes(tmp_path, fashion_dir):
+def test_kill_9_during_training_then_restart_resumes_and_exports(tmp_path,
+                                                                fashion_dir):
   workdir = tmp_path / "run"
   args = tiny_flags(workdir, fashion_dir, train_steps=60, checkpoint_every=5,
-                    eval_every=1000)
+                    eval_every=1000, export_dir=tmp_path / "export")
   process = train_py(args)
   killed_after = wait_for_checkpoint(workdir, process)
   os.kill(process.pid, signal.SIGKILL)
@@ -165,3 +166,16 @@ def test_kill_9_during_training_then_restart_resumes(tmp_path, fashion_dir):
   assert tf.train.latest_checkpoint(str(workdir / "checkpoints")).endswith(
       "ckpt-60")
   assert "test bits/dim" in stdout
+  # The finished run ends with a SavedModel of its last step.
+  assert f"SavedModel for TF Serving: {tmp_path / 'export' / '60'}" in stdout
+  assert (tmp_path / "export" / "60" / "saved_model.pb").exists()
+
+
+def test_export_of_a_finished_run_started_again_keeps_the_export(
+    trained_workdir, tmp_path):
+  existing = tmp_path / "export" / "0"
+  existing.mkdir(parents=True)
+  (existing / "saved_model.pb").write_bytes(b"earlier export")
+  message = train._export(str(trained_workdir), str(tmp_path / "export"))  # pylint: disable=protected-access
+  assert "already in" in message and str(existing) in message
+  assert (existing / "saved_model.pb").read_bytes() == b"earlier export"

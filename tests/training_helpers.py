@@ -1,4 +1,5 @@
-"""Shared set-up for training tests: tiny configs and running train.py."""
+"""Shared set-up for training tests: tiny configs, checkpointed workdirs,
+running train.py."""
 
 import json
 import os
@@ -11,6 +12,7 @@ import time
 import tensorflow as tf
 
 from tf_realnvp import training
+from tests import flow_checks
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_PY = os.path.join(REPO, "train.py")
@@ -32,6 +34,28 @@ def tiny_flags(workdir, data_dir, **overrides):
   values = dict(TINY, workdir=str(workdir), data_dir=data_dir)
   values.update(overrides)
   return [f"--{k}={v}" for k, v in values.items() if v is not None]
+
+
+def make_workdir(config, steps=(0,)):
+  """`config.workdir` as training leaves it, without training: a checkpoint
+  of other random weights at each of `steps` (the step is the seed).
+
+  Returns:
+    `{step: variable_values(model)}` of each checkpoint.
+  """
+  trainer = training.prepare_trainer(config)
+  weights = {}
+  for step in steps:
+    flow_checks.randomize_weights(trainer.model, seed=step)
+    trainer.step.assign(step)
+    trainer.manager.save(checkpoint_number=step)
+    weights[step] = variable_values(trainer.model)
+  return weights
+
+
+def variable_values(model):
+  """`{variable path: numpy value}` of every variable of `model`."""
+  return {v.path: v.numpy() for v in model.variables}
 
 
 def train_py(args, env=None):

@@ -1,8 +1,8 @@
 """SavedModel export of a trained `RealNVP` for TF Serving.
 
 ```python
-from tf_realnvp import export
-model, step = export.load_trained_model("runs/fashion_mnist_demo")
+from tf_realnvp import export, workdirs
+model, step = workdirs.load_trained_model("runs/fashion_mnist_demo")
 path = export.export_saved_model(model, "exports/realnvp", version=step)
 # -> "exports/realnvp/1200", TF Serving's versioned layout.
 ```
@@ -38,7 +38,6 @@ outside `[0, MAX_NUM_SAMPLES]`, a `temperature` that is not a finite number
 why TF Serving needs this, and how).
 """
 
-import json
 import math
 import os
 import shutil
@@ -59,122 +58,8 @@ MAX_NUM_SAMPLES = 1024
 # the first one as `serving_default` (ExportArchive's rule; tested).
 SIGNATURE_NAMES = ("log_prob", "sample", "encode", "decode")
 
-_MODEL_CONFIG = "model_config.json"
-_CHECKPOINTS = "checkpoints"
 # Entries of a tensor printed in an error message (a shape has a few).
 _SUMMARIZE = 16
-
-
-# --- Loading a training workdir ----------------------------------------------
-
-
-def load_trained_model(workdir, checkpoint=None):
-  """Rebuilds the model of a training workdir and restores a checkpoint.
-
-  Args:
-    workdir: a `tf_realnvp.training` workdir: `model_config.json` (the
-      `RealNVP` keyword arguments as JSON) and `checkpoints/` (a
-      `tf.train.CheckpointManager` directory).
-    checkpoint: `None` for the latest checkpoint, or one checkpoint: a path
-      prefix (`.../checkpoints/ckpt-40`) or a name in `workdir/checkpoints`
-      (`ckpt-40`).
-
-  Returns:
-    `(model, step)`: the `RealNVP` with every variable restored (running
-    batch-norm statistics included), and the training step of the
-    checkpoint: its `step` variable, else the number of its `ckpt-<n>`
-    name, else `None`.
-
-  Raises:
-    ValueError: the workdir has no (or an unreadable) `model_config.json`, no
-      checkpoint, no checkpoint of that name, or the checkpoint cannot be read
-      or does not hold every variable of the model.
-  """
-  workdir = os.fspath(workdir)
-  config = _read_model_config(workdir)
-  try:
-    model = RealNVP(**config)
-  except (TypeError, ValueError) as error:
-    raise ValueError(f"{os.path.join(workdir, _MODEL_CONFIG)} does not "
-                     f"describe a RealNVP: {_one_line(error)}") from error
-  path = _resolve_checkpoint(workdir, checkpoint)
-  # Every float variable starts as NaN, so that one the checkpoint does not
-  # set is found below, whatever `tf.train.Checkpoint` tracks (it skips some
-  # containers silently, see model.py). Training never saves NaN weights.
-  floats = [v for v in model.variables if np.dtype(v.dtype).kind == "f"]
-  for variable in floats:
-    variable.assign(np.full(variable.shape, np.nan, variable.dtype))
-  try:
-    status = tf.train.Checkpoint(model=model).read(path)
-    # Fails for a tracked variable without a value in the checkpoint.
-    status.assert_existing_objects_matched()
-    # The checkpoint also holds the optimizer and the step: not needed here.
-    status.expect_partial()
-    step = _checkpoint_step(path)
-  # A damaged or foreign checkpoint surfaces as OpError, ValueError,
-  # AssertionError or even IndexError: any of them means it cannot be used.
-  except Exception as error:  # pylint: disable=broad-except
-    raise ValueError(
-        f"Cannot restore the model from the checkpoint {path}: "
-        f"{type(error).__name__}: {_one_line(error)}. The checkpoint is "
-        "corrupt, incomplete or was written by another model.") from error
-  missing = [v.path for v in floats if not np.all(np.isfinite(np.asarray(v)))]
-  if missing:
-    raise ValueError(
-        f"The checkpoint {path} gives no finite value to {len(missing)} of "
-        f"the model's {len(model.variables)} variables ("
-        f"{', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); "
-        "it cannot be exported.")
-  return model, step
-
-
-def _read_model_config(workdir):
-  path = os.path.join(workdir, _MODEL_CONFIG)
-  if not os.path.isfile(path):
-    raise ValueError(
-        f"{workdir} has no {_MODEL_CONFIG}: it is not a tf_realnvp training "
-        "workdir (train.py writes the file when it starts).")
-  try:
-    with open(path) as f:
-      config = json.load(f)
-  except (OSError, ValueError) as error:
-    raise ValueError(f"Cannot read {path}: {_one_line(error)}") from error
-  if not isinstance(config, dict):
-    raise ValueError(f"{path} must hold a JSON object of RealNVP arguments, "
-                     f"found {type(config).__name__}.")
-  return config
-
-
-def _resolve_checkpoint(workdir, checkpoint):
-  """The checkpoint prefix to read, or a ValueError saying what exists."""
-  directory = os.path.join(workdir, _CHECKPOINTS)
-  state = tf.train.get_checkpoint_state(directory) if os.path.isdir(
-      directory) else None
-  available = list(state.all_model_checkpoint_paths) if state else []
-  if checkpoint is None:
-    latest = tf.train.latest_checkpoint(directory) if state else None
-    if latest is None:
-      raise ValueError(f"{workdir} has no checkpoint ({directory} is missing "
-                       "or empty): train first, or pass another workdir.")
-    return latest
-  checkpoint = os.fspath(checkpoint)
-  for candidate in (checkpoint, os.path.join(directory, checkpoint)):
-    if os.path.exists(candidate + ".index"):
-      return candidate
-  names = ", ".join(os.path.basename(p) for p in available) or "none"
-  raise ValueError(f"No checkpoint {checkpoint!r} (looked for "
-                   f"{checkpoint}.index and in {directory}); available: "
-                   f"{names}.")
-
-
-def _checkpoint_step(path):
-  """The `step` variable of a training checkpoint, else its `ckpt-<n>`."""
-  reader = tf.train.load_checkpoint(path)
-  key = "step/.ATTRIBUTES/VARIABLE_VALUE"
-  if reader.has_tensor(key):
-    return int(reader.get_tensor(key))
-  suffix = os.path.basename(path).rpartition("-")[2]
-  return int(suffix) if suffix.isdigit() else None
 
 
 # --- In-graph request validation ---------------------------------------------
@@ -512,8 +397,3 @@ def export_saved_model(model, export_dir, version):
     shutil.rmtree(temporary, ignore_errors=True)
     raise
   return target
-
-
-def _one_line(error):
-  text = " ".join(str(error).split())
-  return text if len(text) <= 500 else text[:497] + "..."

@@ -40,14 +40,12 @@ Decoded pixels are clipped to `[0, 256)` and floored (`pixels.to_uint8`).
 Tiles are separated by `GAP` pixels of value `GAP_VALUE`.
 
 The model is `RealNVP(**model_config.json)` with the latest checkpoint in
-`<workdir>/checkpoints` (only the model is restored, in evaluation mode;
-every model variable must be in the checkpoint).
+`<workdir>/checkpoints` (`workdirs.load_trained_model`: only the model is
+restored, in evaluation mode; every model variable must be in the
+checkpoint).
 """
 
 import dataclasses
-import gc
-import json
-import logging
 import os
 import sys
 
@@ -60,7 +58,7 @@ from tf_realnvp import latents
 from tf_realnvp import pixels
 from tf_realnvp import seeds
 from tf_realnvp import training
-from tf_realnvp.model import RealNVP
+from tf_realnvp import workdirs
 
 FIGURES = ("samples", "manifold", "scales", "interpolate", "reconstruct")
 ALL = "all"
@@ -247,81 +245,6 @@ def to_grid(tiles):
 # --- A training workdir -------------------------------------------------------
 
 
-def load_model(workdir):
-  """`RealNVP(**model_config.json)` restored from the latest checkpoint.
-
-  Reads the model only (the checkpoint's optimizer and step are ignored).
-
-  Raises:
-    ValueError: naming the workdir when `model_config.json` or a checkpoint
-      is missing or unreadable, or when the checkpoint lacks a model variable.
-  """
-  config_path = os.path.join(workdir, "model_config.json")
-  try:
-    with open(config_path) as f:
-      config = json.load(f)
-    model = RealNVP(**config)
-  except FileNotFoundError:
-    raise ValueError(f"{workdir} is not a training workdir: it has no "
-                     "model_config.json.") from None
-  except (ValueError, TypeError) as error:  # Bad JSON or bad arguments.
-    raise ValueError(f"Cannot build the model of {config_path}: "
-                     f"{_first_line(error)}") from None
-  directory = os.path.join(workdir, "checkpoints")
-  path = tf.train.latest_checkpoint(directory)
-  if path is None:
-    raise ValueError(f"{workdir} has no checkpoint (nothing in {directory}): "
-                     "train first, e.g. python train.py --workdir=...")
-  # A failed restore leaves pending restorations on the model; when they are
-  # garbage-collected TF logs a warning for every value of the checkpoint
-  # (thousands of lines). Drop them, with TF's logger quietened, before
-  # reporting the error.
-  logger = tf.get_logger()
-  level = logger.level
-  logger.setLevel(logging.ERROR)
-  try:
-    error = _restore(model, path)
-    if error:
-      model = None
-      gc.collect()
-  finally:
-    logger.setLevel(level)
-  if error:
-    raise ValueError(f"Cannot restore the model from {path}: {error}")
-  return model
-
-
-def _restore(model, path):
-  """Reads `model`'s variables from checkpoint `path`; `None` or the error."""
-  try:
-    status = tf.train.Checkpoint(model=model).read(path)
-    status.expect_partial()  # The optimizer and the step are not needed.
-    # Fails for a model variable without a value in the checkpoint.
-    status.assert_existing_objects_matched()
-  # A damaged or foreign checkpoint surfaces as OpError, ValueError,
-  # AssertionError or IndexError.
-  except Exception as error:  # pylint: disable=broad-except
-    return f"{type(error).__name__}: {_first_line(error)}"
-  return None
-
-
-def read_flags(workdir):
-  """`{name: value}` of the `--name=value` lines of `<workdir>/flags.txt`."""
-  path = os.path.join(workdir, "flags.txt")
-  try:
-    with open(path) as f:
-      lines = f.read().splitlines()
-  except FileNotFoundError:
-    raise ValueError(f"{workdir} has no flags.txt (written by train.py): "
-                     "the dataset of its test images is unknown.") from None
-  values = {}
-  for line in lines:
-    if line.startswith("--") and "=" in line:
-      name, value = line[2:].split("=", 1)
-      values[name] = value
-  return values
-
-
 def load_test_images(workdir, count, offset=0, data_dir=None):
   """uint8 `[count, H, W, C]`: test images `offset, ..., offset + count - 1`.
 
@@ -341,7 +264,7 @@ def load_test_images(workdir, count, offset=0, data_dir=None):
   """
   _check_count(count=count)
   _check_count(minimum=0, image_offset=offset)
-  values = read_flags(workdir)
+  values = workdirs.read_flags(workdir)
   name = values.get("dataset", data.DEFAULT_NAME)
   image_size = int(values["image_size"]) if values.get("image_size") else None
   data_dir = data_dir or values.get("data_dir") or None
@@ -433,7 +356,7 @@ def write_figures(workdir, figure, options, out=print):
   """
   figures = FIGURES if figure == ALL else (_check_figure(figure),)
   _check_options(options)
-  model = load_model(workdir)
+  model, _ = workdirs.load_trained_model(workdir)
   needed = max(images_needed(f, options) for f in figures)
   images = load_test_images(workdir, needed, options.image_offset,
                             options.data_dir) if needed else None
@@ -555,7 +478,8 @@ def define_flags(flag_values):
   flags.DEFINE_integer("seed", defaults.seed, "Seed of every random draw.",
                        flag_values=flag_values)
   flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the "
-                      "workdir's flags.txt).", flag_values=flag_values)
+                      f"workdir's {workdirs.FLAGS_FILE}).",
+                      flag_values=flag_values)
   flags.mark_flag_as_required("workdir", flag_values=flag_values)
   for name, minimum in (("num_samples", 1), ("num_images", 1),
                         ("grid_size", 2), ("image_offset", 0)):

@@ -44,6 +44,7 @@ import tensorflow as tf
 from tf_realnvp import data
 from tf_realnvp import losses
 from tf_realnvp import pixels
+from tf_realnvp import workdirs
 from tf_realnvp.model import RealNVP
 from tf_realnvp.progress import ProgressBar
 from tf_realnvp.progress import Throughput
@@ -167,7 +168,7 @@ class Trainer:
     # there, the others save (as they must, for the collective ops) into a
     # temporary directory, removed by `close`.
     self.manager = tf.train.CheckpointManager(
-        self.checkpoint, os.path.join(self.workdir, "checkpoints"),
+        self.checkpoint, os.path.join(self.workdir, workdirs.CHECKPOINTS),
         max_to_keep=config.max_checkpoints)
     self._scratch = None if self.is_chief else tempfile.mkdtemp(
         prefix="tf_realnvp_worker_")
@@ -201,7 +202,7 @@ class Trainer:
     Returns:
       The step training resumes from (0 for a new workdir).
     """
-    config_path = os.path.join(self.workdir, "model_config.json")
+    config_path = os.path.join(self.workdir, workdirs.MODEL_CONFIG)
     expected = architecture(self.model)
     if os.path.exists(config_path):
       with open(config_path) as f:
@@ -213,7 +214,7 @@ class Trainer:
         raise TrainingError(
             f"{self.workdir} holds a model of another architecture "
             f"({differences}). Use a new --workdir, or the flags it was "
-            "trained with (its flags.txt).")
+            f"trained with (its {workdirs.FLAGS_FILE}).")
     latest = self.manager.latest_checkpoint
     if latest is None:
       if self.is_chief and not os.path.exists(config_path):
@@ -230,8 +231,8 @@ class Trainer:
           f"{type(error).__name__}: {_first_line(error)}. The checkpoint is "
           "corrupt or was written by another model. Nothing was changed; "
           "move the bad checkpoint files away (training then resumes from "
-          "the previous one, listed in checkpoints/checkpoint) or use a new "
-          "--workdir.") from error
+          f"the previous one, listed in {workdirs.CHECKPOINTS}/checkpoint) or "
+          "use a new --workdir.") from error
     return int(self.step.numpy())
 
   # --- Compiled steps -------------------------------------------------------
@@ -483,7 +484,7 @@ def _evaluate_and_record(trainer, step, train_bpd, images_per_sec, writers,
                 test_bits_per_dim=test_bpd,
                 images_per_sec=_json_float(images_per_sec))
   if trainer.is_chief:
-    with open(os.path.join(trainer.workdir, "metrics.jsonl"), "a") as f:
+    with open(os.path.join(trainer.workdir, workdirs.METRICS_FILE), "a") as f:
       f.write(json.dumps(record) + "\n")
   with writers["test"].as_default(step=step):
     tf.summary.scalar("bits_per_dim", test_bpd)
@@ -509,7 +510,7 @@ def _write_samples(trainer, step, writers):
 
 def _forget_metrics_after(workdir, step):
   """Drops `metrics.jsonl` lines after `step`: a resumed run redoes them."""
-  path = os.path.join(workdir, "metrics.jsonl")
+  path = os.path.join(workdir, workdirs.METRICS_FILE)
   if not os.path.exists(path):
     return
   with open(path) as f:

@@ -1,0 +1,188 @@
+"""A training workdir's files: their names, the trained model and the flags.
+
+```python
+from tf_realnvp import workdirs
+model, step = workdirs.load_trained_model("runs/fashion_mnist_demo")
+flags = workdirs.read_flags("runs/fashion_mnist_demo")  # {"dataset": ...}
+```
+
+`tf_realnvp.training` writes the workdir (its docstring lists every file);
+`train.py` writes `FLAGS_FILE`. The file names here are the only spelling of
+them in the library.
+"""
+
+import gc
+import json
+import logging
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tf_realnvp.model import RealNVP
+
+MODEL_CONFIG = "model_config.json"
+CHECKPOINTS = "checkpoints"
+FLAGS_FILE = "flags.txt"
+METRICS_FILE = "metrics.jsonl"
+
+
+def load_trained_model(workdir, checkpoint=None):
+  """Rebuilds the model of a training workdir and restores a checkpoint.
+
+  Only the model is restored (the checkpoint's optimizer is ignored).
+
+  Args:
+    workdir: a `tf_realnvp.training` workdir: `model_config.json` (the
+      `RealNVP` keyword arguments as JSON) and `checkpoints/` (a
+      `tf.train.CheckpointManager` directory).
+    checkpoint: `None` for the latest checkpoint, or one checkpoint: a path
+      prefix (`.../checkpoints/ckpt-40`) or a name in `workdir/checkpoints`
+      (`ckpt-40`).
+
+  Returns:
+    `(model, step)`: the `RealNVP` with every variable restored (running
+    batch-norm statistics included), and the training step of the
+    checkpoint: its `step` variable, else the number of its `ckpt-<n>`
+    name, else `None`.
+
+  Raises:
+    ValueError: the workdir has no (or an unreadable) `model_config.json`, no
+      checkpoint, no checkpoint of that name, or the checkpoint cannot be read
+      or does not hold every variable of the model.
+  """
+  workdir = os.fspath(workdir)
+  config = _read_model_config(workdir)
+  try:
+    model = RealNVP(**config)
+  except (TypeError, ValueError) as error:
+    raise ValueError(f"{os.path.join(workdir, MODEL_CONFIG)} does not "
+                     f"describe a RealNVP: {_one_line(error)}") from error
+  path = _resolve_checkpoint(workdir, checkpoint)
+  # Every float variable starts as NaN, so that one the checkpoint does not
+  # set is found below, whatever `tf.train.Checkpoint` tracks (it skips some
+  # containers silently, see model.py). Training never saves NaN weights.
+  for variable in _float_variables(model):
+    variable.assign(np.full(variable.shape, np.nan, variable.dtype))
+  # A failed restore leaves pending restorations on the model; when they are
+  # garbage-collected TF logs a warning for every value of the checkpoint
+  # (thousands of lines). Drop them, with TF's logger quietened, before
+  # reporting the error (which therefore does not chain TF's: its traceback
+  # would keep them alive).
+  logger = tf.get_logger()
+  level = logger.level
+  logger.setLevel(logging.ERROR)
+  try:
+    step, error = _restore(model, path)
+    if error:
+      model = None
+      gc.collect()
+  finally:
+    logger.setLevel(level)
+  if error:
+    raise ValueError(
+        f"Cannot restore the model from the checkpoint {path}: {error}. The "
+        "checkpoint is corrupt, incomplete or was written by another model.")
+  missing = [v.path for v in _float_variables(model)
+             if not np.all(np.isfinite(np.asarray(v)))]
+  if missing:
+    raise ValueError(
+        f"The checkpoint {path} gives no finite value to {len(missing)} of "
+        f"the model's {len(model.variables)} variables ("
+        f"{', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); "
+        "training never saves such weights, so the checkpoint is incomplete.")
+  return model, step
+
+
+def read_flags(workdir):
+  """`{name: value}` of the `--name=value` lines of `<workdir>/flags.txt`."""
+  path = os.path.join(workdir, FLAGS_FILE)
+  try:
+    with open(path) as f:
+      lines = f.read().splitlines()
+  except FileNotFoundError:
+    raise ValueError(f"{workdir} has no {FLAGS_FILE} (written by train.py): "
+                     "the dataset of its test images is unknown.") from None
+  values = {}
+  for line in lines:
+    if line.startswith("--") and "=" in line:
+      name, value = line[2:].split("=", 1)
+      values[name] = value
+  return values
+
+
+def _read_model_config(workdir):
+  path = os.path.join(workdir, MODEL_CONFIG)
+  if not os.path.isfile(path):
+    raise ValueError(
+        f"{workdir} has no {MODEL_CONFIG}: it is not a tf_realnvp training "
+        "workdir (train.py writes the file when it starts).")
+  try:
+    with open(path) as f:
+      config = json.load(f)
+  except (OSError, ValueError) as error:
+    raise ValueError(f"Cannot read {path}: {_one_line(error)}") from error
+  if not isinstance(config, dict):
+    raise ValueError(f"{path} must hold a JSON object of RealNVP arguments, "
+                     f"found {type(config).__name__}.")
+  return config
+
+
+def _resolve_checkpoint(workdir, checkpoint):
+  """The checkpoint prefix to read, or a ValueError saying what exists."""
+  directory = os.path.join(workdir, CHECKPOINTS)
+  state = tf.train.get_checkpoint_state(directory) if os.path.isdir(
+      directory) else None
+  available = list(state.all_model_checkpoint_paths) if state else []
+  if checkpoint is None:
+    latest = tf.train.latest_checkpoint(directory) if state else None
+    if latest is None:
+      raise ValueError(f"{workdir} has no checkpoint ({directory} is missing "
+                       "or empty): train first, or pass another workdir.")
+    return latest
+  checkpoint = os.fspath(checkpoint)
+  for candidate in (checkpoint, os.path.join(directory, checkpoint)):
+    if os.path.exists(candidate + ".index"):
+      return candidate
+  names = ", ".join(os.path.basename(p) for p in available) or "none"
+  raise ValueError(f"No checkpoint {checkpoint!r} (looked for "
+                   f"{checkpoint}.index and in {directory}); available: "
+                   f"{names}.")
+
+
+def _float_variables(model):
+  return [v for v in model.variables if np.dtype(v.dtype).kind == "f"]
+
+
+def _restore(model, path):
+  """Reads `model`'s variables from checkpoint `path`.
+
+  Returns:
+    `(step, None)` (see `_checkpoint_step`), or `(None, the error)`: TF's
+    error is not kept (see `load_trained_model`).
+  """
+  try:
+    status = tf.train.Checkpoint(model=model).read(path)
+    status.expect_partial()  # The optimizer and the step are not needed.
+    # Fails for a tracked variable without a value in the checkpoint.
+    status.assert_existing_objects_matched()
+    return _checkpoint_step(path), None
+  # A damaged or foreign checkpoint surfaces as OpError, ValueError,
+  # AssertionError or even IndexError: any of them means it cannot be used.
+  except Exception as error:  # pylint: disable=broad-except
+    return None, f"{type(error).__name__}: {_one_line(error)}"
+
+
+def _checkpoint_step(path):
+  """The `step` variable of a training checkpoint, else its `ckpt-<n>`."""
+  reader = tf.train.load_checkpoint(path)
+  key = "step/.ATTRIBUTES/VARIABLE_VALUE"
+  if reader.has_tensor(key):
+    return int(reader.get_tensor(key))
+  suffix = os.path.basename(path).rpartition("-")[2]
+  return int(suffix) if suffix.isdigit() else None
+
+
+def _one_line(error):
+  text = " ".join(str(error).split())
+  return text if len(text) <= 500 else text[:497] + "..."
