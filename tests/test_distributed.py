@@ -8,6 +8,7 @@ runs any op, and multi-worker runs need several processes, so these run
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -63,7 +64,7 @@ def test_multi_worker_agrees_and_resumes_after_a_worker_is_killed(
     tmp_path, fashion_dir):
   workdir, scratch = tmp_path / "run", tmp_path / "scratch"
   scratch.mkdir()
-  flags = dict(train_steps=150, checkpoint_every=10, eval_every=1000,
+  flags = dict(train_steps=40, checkpoint_every=10, eval_every=1000,
                sample_every=1000)
   chief, worker = _start_workers(free_ports(2), workdir, fashion_dir, scratch,
                                  **flags)
@@ -82,32 +83,47 @@ def test_multi_worker_agrees_and_resumes_after_a_worker_is_killed(
     assert "Resuming from step" in stderr
   assert fingerprint_of(outputs[0][0]) == fingerprint_of(outputs[1][0])
   with open(workdir / "metrics.jsonl") as f:
-    assert json.loads(f.readlines()[-1])["step"] == 150
-  # The worker wrote its checkpoints into a temporary directory, now removed.
+    assert json.loads(f.readlines()[-1])["step"] == 40
+  # The worker wrote its checkpoints into a temporary directory, now removed,
+  # and so is the one the killed worker left behind.
   assert not [n for n in os.listdir(scratch) if n.startswith("tf_realnvp_worker_")]
 
 
-def test_kill_9_at_two_points_then_resume_is_bit_identical(tmp_path,
-                                                           fashion_dir):
-  flags = dict(train_steps=150, checkpoint_every=10, eval_every=1000,
+def test_kill_9_at_two_points_then_resume_is_bit_identical_and_exports(
+    tmp_path, fashion_dir):
+  flags = dict(train_steps=50, checkpoint_every=5, eval_every=1000,
                sample_every=1000, deterministic=True)
   runs = {name: tmp_path / name for name in ("whole", "early", "late")}
-  processes = {name: train_py(tiny_flags(path, fashion_dir, **flags))
-               for name, path in runs.items()}
-  for name, min_step in (("early", 10), ("late", 60)):
-    wait_for_checkpoint(runs[name], processes[name], min_step=min_step)
+  export_dir = tmp_path / "export"
+  args = {name: tiny_flags(path, fashion_dir, **flags) for name, path in
+          runs.items()}
+  args["late"].append(f"--export_dir={export_dir}")
+  processes = {name: train_py(args[name]) for name in runs}
+  killed_after = {}
+  for name, min_step in (("early", 5), ("late", 25)):
+    killed_after[name] = wait_for_checkpoint(runs[name], processes[name],
+                                             min_step=min_step)
     processes[name].send_signal(signal.SIGKILL)
     processes[name].wait()
   fingerprints = {}
   for name in runs:
     if name != "whole":
-      processes[name] = train_py(tiny_flags(runs[name], fashion_dir, **flags))
+      processes[name] = train_py(args[name])
     stdout, stderr = processes[name].communicate(timeout=600)
     assert processes[name].returncode == 0, stderr
-    assert (name == "whole") != ("Resuming from step" in stderr)
+    if name == "whole":
+      assert "Resuming" not in stderr
+    else:
+      resumed = re.search(r"Resuming from step (\d+)", stderr)
+      assert resumed and killed_after[name] <= int(resumed.group(1)) < 50
+    with open(runs[name] / "metrics.jsonl") as f:
+      assert json.loads(f.readlines()[-1])["step"] == 50
     fingerprints[name] = fingerprint_of(stdout)
   assert fingerprints["early"] == fingerprints["whole"]
   assert fingerprints["late"] == fingerprints["whole"]
+  # The resumed run ends with a SavedModel of its last step.
+  assert f"SavedModel for TF Serving: {export_dir / '50'}" in stdout
+  assert (export_dir / "50" / "saved_model.pb").exists()
 
 
 def test_keras_fit_lowers_test_bits_per_dim_and_callbacks_write(

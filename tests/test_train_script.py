@@ -1,14 +1,11 @@
-"""Tests of train.py: flagfiles, errors from the command line, kill and resume."""
+"""Tests of train.py: flagfiles, errors from the command line, exporting at
+the end (kill -9 and resume: tests/test_distributed.py)."""
 
 import glob
-import json
 import os
-import signal
-import time
 
 from absl import flags
 from absl.testing import flagsaver
-import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -21,8 +18,6 @@ from tests.training_helpers import run_train_py
 from tests.training_helpers import snapshot
 from tests.training_helpers import tiny_config
 from tests.training_helpers import tiny_flags
-from tests.training_helpers import train_py
-from tests.training_helpers import wait_for_checkpoint
 
 import train  # noqa: F401  (defines the flags)
 
@@ -130,45 +125,6 @@ def test_bad_workdir_is_refused_and_left_as_it_was(trained_workdir,
   assert code == 1
   assert message in stderr and "Traceback" not in stderr
   assert snapshot(trained_workdir) == before
-
-
-def test_kill_9_during_training_then_restart_resumes_and_exports(tmp_path,
-                                                                fashion_dir):
-  workdir = tmp_path / "run"
-  args = tiny_flags(workdir, fashion_dir, train_steps=60, checkpoint_every=5,
-                    eval_every=1000, export_dir=tmp_path / "export")
-  process = train_py(args)
-  killed_after = wait_for_checkpoint(workdir, process)
-  os.kill(process.pid, signal.SIGKILL)
-  process.wait()
-  assert killed_after < 60
-
-  config = tiny_config(workdir, fashion_dir, train_steps=60,
-                       checkpoint_every=5, eval_every=1000)
-  trainer = training.prepare_trainer(config)
-  resumed_from = trainer.start_step
-  assert resumed_from >= killed_after
-  # The restored weights are the checkpoint's, not a fresh initialisation.
-  latest = tf.train.latest_checkpoint(str(workdir / "checkpoints"))
-  saved = training.build_model(config, (28, 28, 1))
-  tf.train.Checkpoint(model=saved).read(latest).expect_partial()
-  fresh = training.build_model(config, (28, 28, 1))
-  for restored, expected in zip(trainer.model.weights, saved.weights):
-    np.testing.assert_array_equal(restored.numpy(), expected.numpy())
-  assert any(not np.array_equal(s.numpy(), f.numpy())
-             for s, f in zip(saved.trainable_weights, fresh.trainable_weights))
-
-  code, stdout, stderr = run_train_py(args)
-  assert code == 0, stderr
-  assert f"Resuming from step {resumed_from}" in stderr
-  with open(workdir / "metrics.jsonl") as f:
-    assert json.loads(f.readlines()[-1])["step"] == 60
-  assert tf.train.latest_checkpoint(str(workdir / "checkpoints")).endswith(
-      "ckpt-60")
-  assert "test bits/dim" in stdout
-  # The finished run ends with a SavedModel of its last step.
-  assert f"SavedModel for TF Serving: {tmp_path / 'export' / '60'}" in stdout
-  assert (tmp_path / "export" / "60" / "saved_model.pb").exists()
 
 
 def test_export_of_a_finished_run_started_again_keeps_the_export(

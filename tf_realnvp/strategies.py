@@ -21,6 +21,7 @@ import socket
 import threading
 import urllib.parse
 
+import grpc
 import tensorflow as tf
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
@@ -147,6 +148,14 @@ def _multi_worker(timeout_seconds):
 
 
 def _tpu(address, timeout_seconds):
+  """`TPUStrategy` at `address`, or `StrategyError` within `timeout_seconds`.
+
+  A `grpc://` address is first checked to answer gRPC at all: a port that
+  accepts TCP connections but never speaks gRPC would otherwise block inside
+  TensorFlow's `set_server_def`, which holds the GIL, so that no Python
+  timeout could fire. The connection itself runs in a daemon thread, bounded
+  by the same timeout.
+  """
   if not address:
     raise StrategyError("--strategy=tpu needs --tpu (a TPU name or "
                         "grpc://host:port).")
@@ -174,8 +183,7 @@ def _tpu(address, timeout_seconds):
   thread.start()
   thread.join(timeout_seconds)
   if thread.is_alive():
-    raise StrategyError(f"No TPU answered at {address} within "
-                        f"{timeout_seconds} s.")
+    raise _no_answer(address, timeout_seconds)
   if "error" in outcome:
     error = outcome["error"]
     raise StrategyError(f"Cannot connect to the TPU {address}: "
@@ -183,10 +191,24 @@ def _tpu(address, timeout_seconds):
   return outcome["strategy"]
 
 
+def _no_answer(address, timeout_seconds):
+  return StrategyError(f"No TPU answered at {address} within "
+                       f"{timeout_seconds} s.")
+
+
 def _probe(host, port, timeout_seconds, address):
+  """Raises `StrategyError` unless `host:port` accepts a gRPC channel."""
   if not host or not port:
     raise StrategyError(f"--tpu {address!r} is not grpc://host:port.")
   try:
-    socket.create_connection((host, port), timeout=min(timeout_seconds, 10)).close()
+    socket.create_connection((host, port),
+                             timeout=min(timeout_seconds, 10)).close()
   except OSError as error:
     raise StrategyError(f"No TPU at {address}: {error}.") from None
+  channel = grpc.insecure_channel(f"{host}:{port}")
+  try:
+    grpc.channel_ready_future(channel).result(timeout=timeout_seconds)
+  except grpc.FutureTimeoutError:
+    raise _no_answer(address, timeout_seconds) from None
+  finally:
+    channel.close()

@@ -166,12 +166,13 @@ class Trainer:
         model=self.model, optimizer=self.optimizer, step=self.step)
     # Every worker restores from the chief's directory; only the chief saves
     # there, the others save (as they must, for the collective ops) into a
-    # temporary directory, removed by `close`.
+    # temporary directory, removed by `close` (and, if the worker was killed,
+    # by its next start).
     self.manager = tf.train.CheckpointManager(
         self.checkpoint, os.path.join(self.workdir, workdirs.CHECKPOINTS),
         max_to_keep=config.max_checkpoints)
-    self._scratch = None if self.is_chief else tempfile.mkdtemp(
-        prefix="tf_realnvp_worker_")
+    self._scratch = None if self.is_chief else _worker_scratch(
+        self.strategy, self.workdir)
     self.save_manager = self.manager if self.is_chief else (
         tf.train.CheckpointManager(self.checkpoint, self._scratch,
                                    max_to_keep=1))
@@ -529,6 +530,22 @@ def is_chief(strategy):
     return True
   return (resolver.task_type == "worker" and resolver.task_id == 0 and
           "chief" not in resolver.cluster_spec().as_dict())
+
+
+def _worker_scratch(strategy, workdir):
+  """A non-chief worker's empty checkpoint directory under the temp dir.
+
+  Named after the task and the workdir, so that a restarted worker replaces
+  what a killed one left behind instead of adding to it.
+  """
+  resolver = strategy.cluster_resolver
+  digest = hashlib.sha256(os.path.abspath(workdir).encode()).hexdigest()[:16]
+  path = os.path.join(
+      tempfile.gettempdir(),
+      f"tf_realnvp_worker_{resolver.task_type}{resolver.task_id}_{digest}")
+  shutil.rmtree(path, ignore_errors=True)
+  os.makedirs(path)
+  return path
 
 
 def _json_float(value):
