@@ -1,15 +1,12 @@
-"""Scale-out: MirroredStrategy, MultiWorkerMirroredStrategy, kill -9 and
-bit-identical resume, `model.fit` with Keras callbacks, strategy errors.
+"""Scale-out: MirroredStrategy, `model.fit` with Keras callbacks, strategy
+errors (multi-worker runs: test_multi_worker.py; kill -9: test_resume.py).
 
 Multi-device runs need the CPU split into logical devices before TensorFlow
-runs any op, and multi-worker runs need several processes, so these run
-`train.py` (or a script of `tests/scripts`) in subprocesses.
+runs any op, so that one runs a script of `tests/scripts` in a subprocess.
 """
 
 import json
 import os
-import re
-import signal
 import socket
 import subprocess
 import sys
@@ -22,15 +19,11 @@ from tf_realnvp import data
 from tf_realnvp import strategies
 from tf_realnvp import training
 from tests.training_helpers import REPO
-from tests.training_helpers import fingerprint_of
-from tests.training_helpers import free_ports
 from tests.training_helpers import run_train_py
 from tests.training_helpers import snapshot
 from tests.training_helpers import tf_config
 from tests.training_helpers import tiny_config
 from tests.training_helpers import tiny_flags
-from tests.training_helpers import train_py
-from tests.training_helpers import wait_for_checkpoint
 
 
 def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path, fashion_dir):
@@ -49,81 +42,6 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path, fashion_dir):
   assert report["max_weight_difference"] < 2 * 1e-3 * 3
   assert report["replicas_agree"]
   assert np.isfinite(report["fit_bits_per_dim"])
-
-
-def _start_workers(ports, workdir, data_dir, tmp, **flags):
-  """Starts one `train.py` per port; non-chief scratch goes under `tmp`."""
-  args = tiny_flags(workdir, data_dir, strategy="multi_worker",
-                    strategy_timeout=20, **flags)
-  return [train_py(args, env={"TF_CONFIG": tf_config(ports, i),
-                              "TMPDIR": str(tmp)})
-          for i in range(len(ports))]
-
-
-def test_multi_worker_agrees_and_resumes_after_a_worker_is_killed(
-    tmp_path, fashion_dir):
-  workdir, scratch = tmp_path / "run", tmp_path / "scratch"
-  scratch.mkdir()
-  flags = dict(train_steps=40, checkpoint_every=10, eval_every=1000,
-               sample_every=1000)
-  chief, worker = _start_workers(free_ports(2), workdir, fashion_dir, scratch,
-                                 **flags)
-  wait_for_checkpoint(workdir, chief, min_step=10)
-  worker.send_signal(signal.SIGKILL)
-  worker.wait()
-  _, stderr = chief.communicate(timeout=120)  # Not a hang: heartbeats fail.
-  assert chief.returncode == 1
-  assert "a worker has stopped or cannot be reached" in stderr
-
-  processes = _start_workers(free_ports(2), workdir, fashion_dir, scratch,
-                             **flags)
-  outputs = [p.communicate(timeout=600) for p in processes]
-  for process, (stdout, stderr) in zip(processes, outputs):
-    assert process.returncode == 0, stderr
-    assert "Resuming from step" in stderr
-  assert fingerprint_of(outputs[0][0]) == fingerprint_of(outputs[1][0])
-  with open(workdir / "metrics.jsonl") as f:
-    assert json.loads(f.readlines()[-1])["step"] == 40
-  # The worker wrote its checkpoints into a temporary directory, now removed,
-  # and so is the one the killed worker left behind.
-  assert not [n for n in os.listdir(scratch) if n.startswith("tf_realnvp_worker_")]
-
-
-def test_kill_9_at_two_points_then_resume_is_bit_identical_and_exports(
-    tmp_path, fashion_dir):
-  flags = dict(train_steps=50, checkpoint_every=5, eval_every=1000,
-               sample_every=1000, deterministic=True)
-  runs = {name: tmp_path / name for name in ("whole", "early", "late")}
-  export_dir = tmp_path / "export"
-  args = {name: tiny_flags(path, fashion_dir, **flags) for name, path in
-          runs.items()}
-  args["late"].append(f"--export_dir={export_dir}")
-  processes = {name: train_py(args[name]) for name in runs}
-  killed_after = {}
-  for name, min_step in (("early", 5), ("late", 25)):
-    killed_after[name] = wait_for_checkpoint(runs[name], processes[name],
-                                             min_step=min_step)
-    processes[name].send_signal(signal.SIGKILL)
-    processes[name].wait()
-  fingerprints = {}
-  for name in runs:
-    if name != "whole":
-      processes[name] = train_py(args[name])
-    stdout, stderr = processes[name].communicate(timeout=600)
-    assert processes[name].returncode == 0, stderr
-    if name == "whole":
-      assert "Resuming" not in stderr
-    else:
-      resumed = re.search(r"Resuming from step (\d+)", stderr)
-      assert resumed and killed_after[name] <= int(resumed.group(1)) < 50
-    with open(runs[name] / "metrics.jsonl") as f:
-      assert json.loads(f.readlines()[-1])["step"] == 50
-    fingerprints[name] = fingerprint_of(stdout)
-  assert fingerprints["early"] == fingerprints["whole"]
-  assert fingerprints["late"] == fingerprints["whole"]
-  # The resumed run ends with a SavedModel of its last step.
-  assert f"SavedModel for TF Serving: {export_dir / '50'}" in stdout
-  assert (export_dir / "50" / "saved_model.pb").exists()
 
 
 def test_keras_fit_lowers_test_bits_per_dim_and_callbacks_write(

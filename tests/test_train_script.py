@@ -1,5 +1,5 @@
 """Tests of train.py: flagfiles, errors from the command line, exporting at
-the end (kill -9 and resume: tests/test_distributed.py)."""
+the end (kill -9 and resume: tests/test_resume.py)."""
 
 import glob
 import os
