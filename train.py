@@ -190,10 +190,12 @@ def main(argv):
 def _export(workdir, export_dir):
   """Exports the workdir's last checkpoint; returns what to tell the user."""
   model, step = workdirs.load_trained_model(workdir)
-  path = os.path.join(export_dir, str(step))
-  if os.path.exists(path):  # A finished run started again: same checkpoint.
+  try:
+    path = export.export_saved_model(model, export_dir, step)
+  except FileExistsError:  # A finished run started again: same checkpoint.
+    path = os.path.join(export_dir, str(step))
     return f"SavedModel of step {step} already in {path} (kept as it is)"
-  return f"SavedModel for TF Serving: {export.export_saved_model(model, export_dir, step)}"
+  return f"SavedModel for TF Serving: {path}"
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_probability as tfp  # noqa: E402
 
 from tf_realnvp import data  # noqa: E402
+from tf_realnvp import losses  # noqa: E402
 from tf_realnvp import training  # noqa: E402
 from tf_realnvp.bijectors import PixelLogit  # noqa: E402
 
@@ -51,7 +52,7 @@ flags.DEFINE_bool("json", False, "Print one JSON object.")
 FLAGS = flags.FLAGS
 
 IMAGE_SHAPE = (28, 28, 1)
-D = 28 * 28
+D = math.prod(IMAGE_SHAPE)
 BATCH = 64
 
 
@@ -63,10 +64,6 @@ def _glow_distribution():
                   exit_bijector_fn=tfb.GlowDefaultExitNetwork)
   base = tfd.Sample(tfd.Normal(0.0, 1.0), [D])
   return tfd.TransformedDistribution(base, tfb.Chain([PixelLogit(), glow]))
-
-
-def _bits_per_dim(log_prob):
-  return -log_prob / (D * math.log(2))
 
 
 def _train_for(step, batches, seconds):
@@ -84,7 +81,7 @@ def _evaluate(log_prob):
                               max_examples=FLAGS.eval_examples)
   total = count = 0.0
   for y in dataset:
-    total += float(tf.reduce_sum(_bits_per_dim(log_prob(y))))
+    total += float(tf.reduce_sum(losses.to_bits_per_dim(log_prob(y), D)))
     count += int(y.shape[0])
   return total / count
 
@@ -112,7 +109,7 @@ def _glow(batches):
   @tf.function
   def step(y):
     with tf.GradientTape() as tape:
-      loss = tf.reduce_mean(_bits_per_dim(dist.log_prob(y)))
+      loss = tf.reduce_mean(losses.to_bits_per_dim(dist.log_prob(y), D))
     grads = tape.gradient(loss, variables)
     grads, _ = tf.clip_by_global_norm(grads, 100.0)
     optimizer.apply_gradients(zip(grads, variables))

@@ -38,7 +38,6 @@ outside `[0, MAX_NUM_SAMPLES]`, a `temperature` that is not a finite number
 why TF Serving needs this, and how).
 """
 
-import math
 import os
 import shutil
 import uuid
@@ -47,6 +46,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_realnvp import losses
 from tf_realnvp import pixels
 from tf_realnvp.model import RealNVP
 
@@ -249,7 +249,7 @@ class _Endpoints:
 
     def compute(y):
       log_prob = self.model.log_prob(y, training=False)
-      bits_per_dim = -log_prob / (self.model.num_dims * math.log(2.0))
+      bits_per_dim = losses.to_bits_per_dim(log_prob, self.model.num_dims)
       return {"log_prob": tf.cast(log_prob, tf.float32),
               "bits_per_dim": tf.cast(bits_per_dim, tf.float32)}
 

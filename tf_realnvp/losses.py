@@ -5,13 +5,19 @@ import math
 import tensorflow as tf
 
 
+def to_bits_per_dim(log_prob, num_dims):
+  """`-log_prob / (num_dims ln 2)`: a log-density in nats of `num_dims`
+  pixels as bits per dimension (the one spelling of the conversion)."""
+  return -log_prob / (num_dims * math.log(2.0))
+
+
 def bits_per_dim(model, y, training):
   """Per-example `-log p(y) / (D ln 2)`, `[N]`, of float pixels `y`.
 
   With `y` uniformly dequantised 8-bit images this is the bits/dim reported
   everywhere (`RealNVP.bits_per_dim` dequantises and calls the same flow).
   """
-  return -model.log_prob(y, training=training) / (model.num_dims * math.log(2))
+  return to_bits_per_dim(model.log_prob(y, training=training), model.num_dims)
 
 
 def training_loss(model, y, global_batch_size=None):
