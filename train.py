@@ -78,6 +78,13 @@ flags.DEFINE_bool("recompute_gradients", _DEFAULTS.recompute_gradients,
                   "Recompute each coupling network's activations in the "
                   "backward pass instead of storing them: less memory, more "
                   "compute.")
+flags.DEFINE_enum("dtype_policy", _DEFAULTS.dtype_policy,
+                  list(training.DTYPE_POLICIES),
+                  "Keras dtype policy of the s/t networks. mixed_bfloat16 "
+                  "runs their convolutions in bfloat16 (GPUs, TPUs, CPUs with "
+                  "AMX); weights, coupling arithmetic and log-determinants "
+                  "stay float32. Checkpoints are float32 either way, so a run "
+                  "can resume under the other policy.")
 flags.DEFINE_bool("deterministic", False, "tf.config.experimental."
                   "enable_op_determinism(): bit-identical runs and resumes "
                   "on GPUs too (CPU kernels already are; measured cost on 2 "

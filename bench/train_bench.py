@@ -2,6 +2,7 @@
 
   python bench/train_bench.py [--configs=fashion_mnist,cifar10,imagenet32]
                               [--steps=5] [--jit_compile] [--json]
+                              [--dtype_policy=mixed_bfloat16]
 
 For each configuration (the architecture and batch of its flagfile in
 `configs/`), times steady-state training steps of `tf_realnvp.training`'s
@@ -10,8 +11,8 @@ part of it: see `--pipeline` for its own rate), and counts the model's
 convolution FLOPs per image (`common.forward_flops_per_image`, x3 for
 training). The ceiling is measured in the same run: a plain Keras stack of
 `Conv2D`+ReLU layers with exactly the same convolution shapes and batch,
-trained the same way (forward + backward + SGD). `ratio` is the model's
-achieved FLOP/s over the stack's.
+trained the same way (forward + backward + SGD), under the same Keras dtype
+policy. `ratio` is the model's achieved FLOP/s over the stack's.
 """
 
 import time
@@ -35,6 +36,8 @@ flags.DEFINE_integer("warmup", 2, "Untimed steps first.", lower_bound=1)
 flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
 flags.DEFINE_bool("grappler", True, "Grappler graph optimisations on.")
 flags.DEFINE_bool("recompute_gradients", False, "Train with recomputation.")
+flags.DEFINE_enum("dtype_policy", "float32", list(training.DTYPE_POLICIES),
+                  "Policy of the s/t networks and of the conv stack.")
 flags.DEFINE_bool("ceiling", True, "Also time the plain conv stack.")
 flags.DEFINE_bool("pipeline", False, "Also time the Fashion-MNIST input "
                   "pipeline alone (needs the dataset prepared).")
@@ -62,7 +65,8 @@ def _model_step(config, batch_size):
           common.CONFIGS[config])["dataset"],
       num_scales=kwargs["num_scales"], num_blocks=kwargs["num_blocks"],
       num_filters=kwargs["num_filters"], batch_size=batch_size,
-      recompute_gradients=FLAGS.recompute_gradients)
+      recompute_gradients=FLAGS.recompute_gradients,
+      dtype_policy=FLAGS.dtype_policy)
   trainer = training.Trainer(train_config)
   if FLAGS.jit_compile:
     trainer._train_step = tf.function(  # pylint: disable=protected-access
@@ -78,7 +82,8 @@ def _conv_stack_step(networks, batch_size):
   """
   stacks = [keras.Sequential(
       [keras.Input(shapes[0][:3])] +
-      [keras.layers.Conv2D(c_out, 3, padding="same", activation="relu")
+      [keras.layers.Conv2D(c_out, 3, padding="same", activation="relu",
+                           dtype=FLAGS.dtype_policy)
        for _, _, _, c_out in shapes]) for shapes in networks]
   inputs = [tf.random.uniform((batch_size,) + shapes[0][:3])
             for shapes in networks]
@@ -88,7 +93,8 @@ def _conv_stack_step(networks, batch_size):
   @tf.function
   def step(_):
     with tf.GradientTape() as tape:
-      loss = tf.add_n([tf.reduce_mean(s(x)) for s, x in zip(stacks, inputs)])
+      loss = tf.add_n([tf.reduce_mean(tf.cast(s(x), tf.float32))
+                       for s, x in zip(stacks, inputs)])
     optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
 
   return step
@@ -132,7 +138,8 @@ def main(argv):
     rows.append(dict(config="fashion_mnist input pipeline", batch=64,
                      images_per_sec=_pipeline_rate(64)))
   options = (f"jit_compile={FLAGS.jit_compile} grappler={FLAGS.grappler} "
-             f"recompute_gradients={FLAGS.recompute_gradients}")
+             f"recompute_gradients={FLAGS.recompute_gradients} "
+             f"dtype_policy={FLAGS.dtype_policy}")
   common.report(rows, ["config", "batch", "gflop_per_image", "images_per_sec",
                        "gflops", "ceiling_gflops", "ratio", "first_step_sec"],
                 FLAGS.json, f"Train step ({options})")

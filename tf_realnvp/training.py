@@ -52,6 +52,10 @@ from tf_realnvp.progress import Throughput
 ARCHITECTURE_KEYS = ("image_shape", "num_scales", "num_blocks", "num_filters",
                      "alpha", "coupling_batch_norm")
 
+# Keras dtype policies of the s/t networks that `Trainer` trains with (see
+# `RealNVP(dtype=...)`): the flow itself always computes in float32.
+DTYPE_POLICIES = ("float32", "mixed_bfloat16")
+
 
 class TrainingError(RuntimeError):
   """Training cannot start or continue; the message says why and what to do."""
@@ -80,6 +84,7 @@ class TrainConfig:
   coupling_batch_norm: bool = True
   synchronized_batch_norm: bool = True
   recompute_gradients: bool = False
+  dtype_policy: str = "float32"
   grad_clip_norm: float = 100.0
   max_nonfinite_steps: int = 10
   eval_every: int = 500
@@ -110,6 +115,12 @@ class TrainConfig:
             f"{name} must be positive, received {getattr(self, name)!r}.")
     if not self.workdir:
       raise ValueError("workdir is required.")
+    if self.dtype_policy not in DTYPE_POLICIES:
+      raise ValueError(
+          f"dtype_policy must be one of {DTYPE_POLICIES}, received "
+          f"{self.dtype_policy!r}. (mixed_float16 would need loss scaling, "
+          "which this training loop does not do; mixed_bfloat16 has "
+          "float32's range and needs none.)")
 
 
 def build_model(config, image_shape):
@@ -124,7 +135,8 @@ def build_model(config, image_shape):
       average_in_training=config.average_in_training,
       coupling_batch_norm=config.coupling_batch_norm,
       synchronized_batch_norm=config.synchronized_batch_norm,
-      recompute_gradients=config.recompute_gradients)
+      recompute_gradients=config.recompute_gradients,
+      dtype=config.dtype_policy)
 
 
 def architecture(model):

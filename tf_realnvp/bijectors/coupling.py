@@ -109,7 +109,9 @@ class AffineCoupling(OnePassBijector):
   Args:
     network: a built Keras layer, `network(inputs, training=...) -> (s, t)`,
       with `inputs` `[N, H, W, mask.network_input_channels]` and `s, t`
-      `[N, H, W, mask.transformed_channels]` (e.g. `CouplingResNet`).
+      `[N, H, W, mask.transformed_channels]` (e.g. `CouplingResNet`), in the
+      network's variable dtype (the dtype of this bijector) whatever its
+      compute dtype.
     mask: a `CouplingMask`.
     training: Python bool, the mode of the network's batch normalisation
       (never the direction of the flow).
@@ -130,7 +132,7 @@ class AffineCoupling(OnePassBijector):
         mask.event_shape,
         parameters=parameters,
         name=name,
-        dtype=network.compute_dtype)
+        dtype=network.variable_dtype)
 
   @property
   def mask(self):

@@ -94,12 +94,14 @@ class BatchNormalization(keras.layers.Layer):
       raise ValueError("BatchNormalization expects [N, H, W, C] inputs with a "
                        f"known C, received shape {tuple(input_shape)}.")
     channels = int(input_shape[-1])
+    # Read in the variable dtype even under a mixed policy: the statistics,
+    # the affine map and TF's fused kernel all want float32 parameters.
     self.gamma = self.add_weight(
         shape=(channels,), initializer="ones", name="gamma",
-        trainable=True) if self.scale else None
+        trainable=True, autocast=False) if self.scale else None
     self.beta = self.add_weight(
         shape=(channels,), initializer="zeros", name="beta",
-        trainable=True) if self.center else None
+        trainable=True, autocast=False) if self.center else None
     self.moving_mean = self._running_average(channels, "zeros", "moving_mean")
     self.moving_variance = self._running_average(channels, "ones",
                                                  "moving_variance")
@@ -109,7 +111,7 @@ class BatchNormalization(keras.layers.Layer):
       return keras.Variable(
           initializer=initializer, shape=(channels,), dtype=self.variable_dtype,
           trainable=False, synchronization="on_read", aggregation="mean",
-          name=name)
+          autocast=False, name=name)
 
   def statistics(self, x, training):
     """Returns the `(mean, variance)` to normalise `x` with, each `[C]`.
@@ -118,13 +120,13 @@ class BatchNormalization(keras.layers.Layer):
     except inside `frozen_running_averages`).
 
     Args:
-      x: `[N, H, W, C]` inputs.
+      x: `[N, H, W, C]` inputs (moments are taken in the variable dtype).
       training: Python bool.
     """
     if not training:
       return (tf.convert_to_tensor(self.moving_mean),
               tf.convert_to_tensor(self.moving_variance))
-    mean, variance = self._batch_moments(x)
+    mean, variance = self._batch_moments(tf.cast(x, self.variable_dtype))
     new_mean = self._decayed(self.moving_mean, mean)
     new_variance = self._decayed(self.moving_variance, variance)
     if not getattr(_FROZEN, "value", False):
@@ -172,7 +174,8 @@ class BatchNormalization(keras.layers.Layer):
     if self._can_fuse(inputs, training):
       return self._fused_call(inputs, training)
     multiplier, offset = self.affine(*self.statistics(inputs, training))
-    return inputs * multiplier + offset
+    return (inputs * tf.cast(multiplier, inputs.dtype) +
+            tf.cast(offset, inputs.dtype))
 
   def _can_fuse(self, inputs, training):
     """Whether TF's fused kernel computes exactly this layer's `call`.

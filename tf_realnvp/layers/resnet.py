@@ -26,6 +26,12 @@ class CouplingResNet(keras.layers.Layer):
   per-channel factor (initialised to 1) that bounds `|s| <= |scale|`, which
   keeps the coupling well conditioned early in training.
 
+  Mixed precision: under a policy such as `"mixed_bfloat16"` the
+  convolutions, batch norms and ReLUs run in the compute dtype, while `s` and
+  `t` are returned in the variable dtype (float32; the `tanh` and `scale`
+  too), because the coupling's arithmetic and its log-determinant must stay
+  exact enough to invert.
+
   Args:
     output_channels: channels of `s` and of `t`.
     num_filters: feature maps of the residual blocks, `> 0`.
@@ -77,17 +83,19 @@ class CouplingResNet(keras.layers.Layer):
     for layer in self.blocks + (self.output_norm, self.output_conv):
       layer.build(hidden_shape)
     self.scale = self.add_weight(
-        shape=(self.output_channels,), initializer="ones", name="scale")
+        shape=(self.output_channels,), initializer="ones", name="scale",
+        autocast=False)
 
   def call(self, inputs, training=None):
-    """Returns `(s, t)`, each `[N, H, W, output_channels]`."""
+    """Returns `(s, t)`, each `[N, H, W, output_channels]`, variable dtype."""
     training = bool(training)
     hidden = self.input_conv(inputs)
     for block in self.blocks:
       hidden = block(hidden, training=training)
     outputs = self.output_conv(
         tf.nn.relu(self.output_norm(hidden, training=training)))
-    raw_log_scale, shift = tf.split(outputs, 2, axis=-1)
+    raw_log_scale, shift = tf.split(
+        tf.cast(outputs, self.variable_dtype), 2, axis=-1)
     return self.scale * tf.tanh(raw_log_scale), shift
 
   def compute_output_shape(self, input_shape):

@@ -15,6 +15,10 @@ class WeightNormConv2D(keras.layers.Layer):
   Shapes: inputs `[N, H, W, C_in]` -> outputs `[N, H, W, filters]`; `v` is
   `[k, k, C_in, filters]`, `g` and the bias are `[filters]`.
 
+  Under a mixed precision policy (e.g. `"mixed_bfloat16"`) the kernel is
+  normalised in the variable dtype (float32) and cast once to the compute
+  dtype, in which the convolution runs.
+
   Args:
     filters: number of output channels, `> 0`.
     kernel_size: odd int, the side of the square kernel.
@@ -50,21 +54,24 @@ class WeightNormConv2D(keras.layers.Layer):
     in_channels = int(input_shape[-1])
     self.direction = self.add_weight(
         shape=(self.kernel_size, self.kernel_size, in_channels, self.filters),
-        initializer=self.direction_initializer, name="direction")
+        initializer=self.direction_initializer, name="direction",
+        autocast=False)
     self.gain = self.add_weight(
         shape=(self.filters,), initializer=self.gain_initializer,
-        regularizer=self.gain_regularizer, name="gain")
+        regularizer=self.gain_regularizer, name="gain", autocast=False)
     self.bias = self.add_weight(
         shape=(self.filters,), initializer="zeros", name="bias")
 
   def kernel(self):
-    """`g * v / ||v||`, normalised over all axes but the output channel."""
+    """`g * v / ||v||` in the variable dtype, normalised over all axes but the
+    output channel."""
     direction = tf.convert_to_tensor(self.direction)
     return direction * (self.gain * tf.math.rsqrt(
         tf.reduce_sum(tf.square(direction), axis=(0, 1, 2))))
 
   def call(self, inputs):
-    outputs = tf.nn.conv2d(inputs, self.kernel(), strides=1, padding="SAME")
+    outputs = tf.nn.conv2d(inputs, tf.cast(self.kernel(), inputs.dtype),
+                           strides=1, padding="SAME")
     # TF 2.21's oneDNN Conv2D gives an empty batch the wrong channel count
     # ([0, H, W, C_in] instead of [0, H, W, filters]); the reshape, free
     # otherwise, restores the right shape.
