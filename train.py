@@ -107,7 +107,8 @@ flags.DEFINE_integer("shuffle_buffer", _DEFAULTS.shuffle_buffer,
                      "Training examples shuffled together (one block).")
 flags.DEFINE_string("export_dir", None, "After training, export the final "
                     "checkpoint as a SavedModel for TF Serving to "
-                    "<export_dir>/<step>/ (see export/README.md).")
+                    "<export_dir>/<step>/ (see export/README.md), under "
+                    "--dtype_policy.")
 flags.DEFINE_integer("seed", _DEFAULTS.seed,
                      "Seed of data order, dequantisation, flips and samples.")
 
@@ -171,7 +172,7 @@ def main(argv):
                           _flags_text())
     result = training.run(trainer)
     if FLAGS.export_dir and trainer.is_chief:
-      exported = _export(FLAGS.workdir, FLAGS.export_dir)
+      exported = _export(FLAGS.workdir, FLAGS.export_dir, FLAGS.dtype_policy)
   except (ValueError, training.TrainingError, strategies.StrategyError,
           data.DatasetUnavailableError) as error:
     sys.stderr.write(f"train.py: error: {error}\n")
@@ -194,9 +195,10 @@ def main(argv):
   return 0
 
 
-def _export(workdir, export_dir):
-  """Exports the workdir's last checkpoint; returns what to tell the user."""
-  model, step = workdirs.load_trained_model(workdir)
+def _export(workdir, export_dir, dtype_policy):
+  """Exports the workdir's last checkpoint, under the policy it trained with;
+  returns what to tell the user."""
+  model, step = workdirs.load_trained_model(workdir, dtype=dtype_policy)
   try:
     path = export.export_saved_model(model, export_dir, step)
   except FileExistsError:  # A finished run started again: same checkpoint.

@@ -2,6 +2,7 @@
 
   python bench/quality_bench.py --models=real_nvp --minutes=20   # budget
   python bench/quality_bench.py --models=real_nvp,glow --minutes=5  # vs Glow
+  python bench/quality_bench.py --models=real_nvp,real_nvp_bf16 --minutes=5
 
 Each model is trained on Fashion-MNIST (prepared offline, see
 `tf_realnvp.data`) with the same input pipeline, batch (64), Adam at 1e-3 and
@@ -12,6 +13,8 @@ preprocessing, so their bits/dim compare directly:
 
 - `real_nvp`: `configs/fashion_mnist.flags`' model, trained by
   `tf_realnvp.training` (the `train.py` step);
+- `real_nvp_bf16`: the same under `--dtype_policy=mixed_bfloat16` (trained
+  and evaluated with bfloat16 s/t networks);
 - `tfb.Glow`: `tfb.Glow(output_shape=(28, 28, 1), num_glow_blocks=2,
   num_steps_per_block=--glow_steps)` with `GlowDefaultNetwork` couplings of
   `--glow_hidden` channels, under `tfd.TransformedDistribution(Sample(Normal),
@@ -40,8 +43,11 @@ from tf_realnvp.bijectors import PixelLogit  # noqa: E402
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 
-flags.DEFINE_list("models", ["real_nvp", "glow"], "Models to train: real_nvp, "
-                  "glow.")
+MODELS = ("real_nvp", "real_nvp_bf16", "glow")
+flags.DEFINE_list("models", ["real_nvp", "glow"],
+                  f"Models to train, among {', '.join(MODELS)}.")
+flags.register_validator("models", lambda names: set(names) <= set(MODELS),
+                         message=f"--models must be among {', '.join(MODELS)}.")
 flags.DEFINE_float("minutes", 5.0, "Training budget of each model.")
 # 8 x 80 gives 210k parameters, next to the 222k of fashion_mnist.flags.
 flags.DEFINE_integer("glow_steps", 8, "Glow steps per block.")
@@ -86,15 +92,15 @@ def _evaluate(log_prob):
   return total / count
 
 
-def _real_nvp(batches):
+def _real_nvp(dtype_policy, batches):
   kwargs, _ = common.architecture("fashion_mnist")
   trainer = training.Trainer(training.TrainConfig(
       workdir="/unused", num_scales=kwargs["num_scales"],
       num_blocks=kwargs["num_blocks"], num_filters=kwargs["num_filters"],
-      batch_size=BATCH))
+      batch_size=BATCH, dtype_policy=dtype_policy))
   steps, rate = _train_for(trainer.train_step, batches, FLAGS.minutes * 60)
   log_prob = tf.function(trainer.model.log_prob)
-  return dict(model="real_nvp (fashion_mnist.flags)",
+  return dict(model=f"real_nvp (fashion_mnist.flags, {dtype_policy})",
               parameters=trainer.model.count_params(), steps=steps,
               images_per_sec=rate, test_bits_per_dim=_evaluate(log_prob))
 
@@ -127,7 +133,9 @@ def main(argv):
   data.prepare("fashion_mnist", FLAGS.data_dir)
   rows = []
   for name in FLAGS.models:
-    build = {"real_nvp": _real_nvp, "glow": _glow}[name]
+    build = {"real_nvp": functools.partial(_real_nvp, "float32"),
+             "real_nvp_bf16": functools.partial(_real_nvp, "mixed_bfloat16"),
+             "glow": _glow}[name]
     batches = iter(data.train_dataset("fashion_mnist", BATCH, seed=0,
                                       data_dir=FLAGS.data_dir))
     rows.append(build(batches))

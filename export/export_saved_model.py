@@ -22,6 +22,7 @@ from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
 from tf_realnvp import export  # noqa: E402
+from tf_realnvp import training  # noqa: E402
 from tf_realnvp import workdirs  # noqa: E402
 
 flags.DEFINE_string("workdir", None,
@@ -36,6 +37,11 @@ flags.DEFINE_string("checkpoint", None,
 flags.DEFINE_integer("version", None,
                      "Version directory to write. Default: the checkpoint's "
                      "training step.", lower_bound=0)
+flags.DEFINE_enum("dtype_policy", "float32", list(training.DTYPE_POLICIES),
+                  "Keras dtype policy of the exported s/t networks "
+                  "(mixed_bfloat16: bfloat16 convolutions, for GPUs and AMX "
+                  "CPUs; the flow stays float32). Any policy reads any "
+                  "checkpoint.")
 
 FLAGS = flags.FLAGS
 
@@ -50,7 +56,8 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   try:
     model, step = workdirs.load_trained_model(FLAGS.workdir,
-                                              FLAGS.checkpoint)
+                                              FLAGS.checkpoint,
+                                              dtype=FLAGS.dtype_policy)
     version = FLAGS.version if FLAGS.version is not None else step
     if version is None:
       raise ValueError("The checkpoint records no training step; pass "

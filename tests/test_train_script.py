@@ -61,9 +61,11 @@ def test_helpfull_with_a_flagfile_resolves_from_the_repository_root():
     (["--dataset=imagenet"], "Unknown dataset 'imagenet'"),
     (["--batch_size=0"], "--batch_size must be a positive integer"),
     (["--num_filters=-2"], "--num_filters must be a positive integer"),
+    (["--dtype_policy=mixed_float16"],
+     "value should be one of <float32|mixed_bfloat16>"),
     ([], "--workdir"),
 ], ids=["missing_flagfile", "unknown_flag", "unknown_dataset", "batch_size",
-        "num_filters", "no_workdir"])
+        "num_filters", "float16", "no_workdir"])
 def test_command_line_errors_exit_non_zero_with_a_clear_message(
     tmp_path, args, message):
   workdir = [] if not args else [f"--workdir={tmp_path / 'run'}"]
@@ -132,6 +134,7 @@ def test_export_of_a_finished_run_started_again_keeps_the_export(
   existing = tmp_path / "export" / "0"
   existing.mkdir(parents=True)
   (existing / "saved_model.pb").write_bytes(b"earlier export")
-  message = train._export(str(trained_workdir), str(tmp_path / "export"))  # pylint: disable=protected-access
+  message = train._export(str(trained_workdir), str(tmp_path / "export"),  # pylint: disable=protected-access
+                          "float32")
   assert "already in" in message and str(existing) in message
   assert (existing / "saved_model.pb").read_bytes() == b"earlier export"

@@ -27,7 +27,7 @@ FLAGS_FILE = "flags.txt"
 METRICS_FILE = "metrics.jsonl"
 
 
-def load_trained_model(workdir, checkpoint=None):
+def load_trained_model(workdir, checkpoint=None, dtype=None):
   """Rebuilds the model of a training workdir and restores a checkpoint.
 
   Only the model is restored (the checkpoint's optimizer is ignored).
@@ -39,6 +39,9 @@ def load_trained_model(workdir, checkpoint=None):
     checkpoint: `None` for the latest checkpoint, or one checkpoint: a path
       prefix (`.../checkpoints/ckpt-40`) or a name in `workdir/checkpoints`
       (`ckpt-40`).
+    dtype: the Keras dtype policy of the s/t networks (`RealNVP(dtype=...)`,
+      e.g. `"mixed_bfloat16"`); checkpoints are float32 whichever policy
+      trained them.
 
   Returns:
     `(model, step)`: the `RealNVP` with every variable restored (running
@@ -54,7 +57,7 @@ def load_trained_model(workdir, checkpoint=None):
   workdir = os.fspath(workdir)
   config = _read_model_config(workdir)
   try:
-    model = RealNVP(**config)
+    model = RealNVP(**config, dtype=dtype)
   except (TypeError, ValueError) as error:
     raise ValueError(f"{os.path.join(workdir, MODEL_CONFIG)} does not "
                      f"describe a RealNVP: {_one_line(error)}") from error
