@@ -1,6 +1,7 @@
 """Peak memory of a training step, with and without recomputed gradients.
 
   python bench/memory_bench.py [--configs=cifar10] [--json]
+                               [--dtype_policy=mixed_bfloat16]
 
 Each (configuration, mode) runs in a fresh process (`--child`): it builds
 the trainer of the flagfile's architecture and batch, runs one warm-up step
@@ -22,8 +23,12 @@ import numpy as np
 
 import common  # pylint: disable=g-bad-import-order
 
+from tf_realnvp import training  # noqa: E402
+
 flags.DEFINE_list("configs", ["cifar10"], "Configurations to measure.")
 flags.DEFINE_string("child", None, "Internal: measure `config:mode` here.")
+flags.DEFINE_enum("dtype_policy", "float32", list(training.DTYPE_POLICIES),
+                  "Keras dtype policy of the s/t networks.")
 flags.DEFINE_bool("json", False, "Print one JSON object.")
 FLAGS = flags.FLAGS
 
@@ -34,7 +39,6 @@ MIB = 2**20
 def _measure(config, mode):
   import psutil  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tf_realnvp import training  # pylint: disable=g-import-not-at-top
 
   kwargs, batch_size = common.architecture(config)
   trainer = training.Trainer(training.TrainConfig(
@@ -42,7 +46,8 @@ def _measure(config, mode):
           common.CONFIGS[config])["dataset"],
       num_scales=kwargs["num_scales"], num_blocks=kwargs["num_blocks"],
       num_filters=kwargs["num_filters"], batch_size=batch_size,
-      recompute_gradients=mode == "recompute"))
+      recompute_gradients=mode == "recompute",
+      dtype_policy=FLAGS.dtype_policy))
   batch = tf.constant(np.random.default_rng(0).uniform(
       0, 256, (batch_size,) + kwargs["image_shape"]).astype(np.float32))
   trainer.train_step(batch)
@@ -80,14 +85,16 @@ def main(argv):
   for config in FLAGS.configs:
     for mode in MODES:
       output = subprocess.run(
-          [sys.executable, __file__, f"--child={config}:{mode}"],
+          [sys.executable, __file__, f"--child={config}:{mode}",
+           f"--dtype_policy={FLAGS.dtype_policy}"],
           capture_output=True, text=True, check=True).stdout
       rows.append(json.loads(output.strip().splitlines()[-1]))
     standard, recompute = rows[-2], rows[-1]
     recompute["vs_standard"] = recompute["tf_peak_mib"] / standard["tf_peak_mib"]
   common.report(rows, ["config", "mode", "batch", "tf_peak_mib",
                        "activations_mib", "peak_rss_mib", "seconds_per_step",
-                       "vs_standard"], FLAGS.json, "Training-step memory")
+                       "vs_standard"], FLAGS.json,
+                f"Training-step memory (dtype_policy={FLAGS.dtype_policy})")
 
 
 if __name__ == "__main__":

@@ -174,3 +174,8 @@ def test_bfloat16_run_resumes_and_exports_in_either_policy(tmp_path,
 def test_float16_training_is_refused_with_the_reason(tmp_path):
   with pytest.raises(ValueError, match="mixed_float16 would need loss scaling"):
     training.TrainConfig(workdir=str(tmp_path), dtype_policy="mixed_float16")
+  model = tf_realnvp.RealNVP(SHAPE, num_blocks=0, num_filters=2,
+                             dtype="mixed_float16")
+  model.compile(keras.optimizers.Adam())
+  with pytest.raises(ValueError, match="would need loss scaling"):
+    model.fit(_pixels(n=2), epochs=1, verbose=0)

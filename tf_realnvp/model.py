@@ -309,7 +309,17 @@ class RealNVP(keras.Model):
     batch norm in training mode, the loss scaled for `tf.distribute`. Reports
     `bits_per_dim`, the mean over the batch (the L2 penalty excluded).
     Gradient clipping is the optimizer's (`global_clipnorm`).
+
+    Raises:
+      ValueError: the s/t networks compute in float16, whose gradients would
+        underflow without loss scaling (use `"mixed_bfloat16"`).
     """
+    if self.network_dtype_policy.compute_dtype == "float16":
+      raise ValueError(
+          f"Training a RealNVP with dtype policy "
+          f"{self.network_dtype_policy.name!r} would need loss scaling, which "
+          "train_step does not do; use 'mixed_bfloat16' (float32's range) or "
+          "'float32'.")
     y = keras.utils.unpack_x_y_sample_weight(data)[0]
     with tf.GradientTape() as tape:
       loss, per_example = losses.training_loss(self, y)
