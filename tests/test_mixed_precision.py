@@ -26,9 +26,10 @@ MIXED = "mixed_bfloat16"
 SHAPE = (4, 4, 2)
 
 
-def _models():
+def _models(**overrides):
   """`(float32 model, mixed model)` sharing randomised weights."""
-  models = [flow_checks.tiny_model(seed=5, image_shape=SHAPE, dtype=dtype)
+  models = [flow_checks.tiny_model(seed=5, image_shape=SHAPE, dtype=dtype,
+                                   **overrides)
             for dtype in ("float32", MIXED)]
   for source, target in zip(models[0].variables, models[1].variables):
     target.assign(source)
@@ -81,6 +82,18 @@ def test_log_prob_is_close_to_float32_but_not_equal(models, training_mode):
   # bfloat16 keeps 8 significant bits: visibly different, still close.
   assert not np.allclose(full, mixed, rtol=1e-6, atol=0)
   np.testing.assert_allclose(mixed, full, rtol=2e-3)
+
+
+def test_unfused_batch_norm_keeps_float32_statistics():
+  # Appendix E's running-average normalisation cannot use TF's fused kernel:
+  # the layer's own path must also take its moments in float32.
+  full, mixed = _models(average_in_training=True)
+  y = _pixels(n=8)
+  np.testing.assert_allclose(mixed.log_prob(y, training=True),
+                             full.log_prob(y, training=True), rtol=2e-3)
+  for source, target in zip(full.non_trainable_variables,
+                            mixed.non_trainable_variables):
+    np.testing.assert_allclose(target, source, rtol=1e-2, atol=1e-3)
 
 
 def test_log_prob_is_change_of_variables_of_encode(models):
