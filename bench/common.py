@@ -16,6 +16,7 @@ if REPO not in sys.path:
 import psutil  # noqa: E402
 
 from tf_realnvp import data  # noqa: E402
+from tf_realnvp import training  # noqa: E402
 from tf_realnvp.bijectors import multiscale  # noqa: E402
 
 # name -> flagfile in configs/ (the architectures the benchmarks measure).
@@ -47,6 +48,19 @@ def architecture(config):
                 num_blocks=int(values["num_blocks"]),
                 num_filters=int(values["num_filters"]))
   return kwargs, int(values["batch_size"])
+
+
+def trainer(config, **overrides):
+  """A `training.Trainer` of a `CONFIGS` entry's dataset, architecture and
+  batch (no workdir is written), with `TrainConfig` fields `overrides`."""
+  kwargs, batch_size = architecture(config)
+  fields = dict(workdir="/unused",
+                dataset=read_flagfile(CONFIGS[config])["dataset"],
+                num_scales=kwargs["num_scales"],
+                num_blocks=kwargs["num_blocks"],
+                num_filters=kwargs["num_filters"], batch_size=batch_size)
+  fields.update(overrides)
+  return training.Trainer(training.TrainConfig(**fields))
 
 
 def _int_or_none(value):

@@ -41,13 +41,8 @@ def _measure(config, mode):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
   kwargs, batch_size = common.architecture(config)
-  trainer = training.Trainer(training.TrainConfig(
-      workdir="/unused", dataset=common.read_flagfile(
-          common.CONFIGS[config])["dataset"],
-      num_scales=kwargs["num_scales"], num_blocks=kwargs["num_blocks"],
-      num_filters=kwargs["num_filters"], batch_size=batch_size,
-      recompute_gradients=mode == "recompute",
-      dtype_policy=FLAGS.dtype_policy))
+  trainer = common.trainer(config, recompute_gradients=mode == "recompute",
+                           dtype_policy=FLAGS.dtype_policy)
   batch = tf.constant(np.random.default_rng(0).uniform(
       0, 256, (batch_size,) + kwargs["image_shape"]).astype(np.float32))
   trainer.train_step(batch)

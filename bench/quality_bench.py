@@ -38,7 +38,6 @@ import tensorflow_probability as tfp  # noqa: E402
 
 from tf_realnvp import data  # noqa: E402
 from tf_realnvp import losses  # noqa: E402
-from tf_realnvp import training  # noqa: E402
 from tf_realnvp.bijectors import PixelLogit  # noqa: E402
 
 tfb, tfd = tfp.bijectors, tfp.distributions
@@ -93,11 +92,8 @@ def _evaluate(log_prob):
 
 
 def _real_nvp(dtype_policy, batches):
-  kwargs, _ = common.architecture("fashion_mnist")
-  trainer = training.Trainer(training.TrainConfig(
-      workdir="/unused", num_scales=kwargs["num_scales"],
-      num_blocks=kwargs["num_blocks"], num_filters=kwargs["num_filters"],
-      batch_size=BATCH, dtype_policy=dtype_policy))
+  trainer = common.trainer("fashion_mnist", batch_size=BATCH,
+                           dtype_policy=dtype_policy)
   steps, rate = _train_for(trainer.train_step, batches, FLAGS.minutes * 60)
   log_prob = tf.function(trainer.model.log_prob)
   return dict(model=f"real_nvp (fashion_mnist.flags, {dtype_policy})",

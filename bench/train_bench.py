@@ -58,16 +58,10 @@ def _time_steps(step, batch, warmup, steps):
   return (time.perf_counter() - start) / steps, first
 
 
-def _model_step(config, batch_size):
-  kwargs, _ = common.architecture(config)
-  train_config = training.TrainConfig(
-      workdir="/unused", dataset=common.read_flagfile(
-          common.CONFIGS[config])["dataset"],
-      num_scales=kwargs["num_scales"], num_blocks=kwargs["num_blocks"],
-      num_filters=kwargs["num_filters"], batch_size=batch_size,
-      recompute_gradients=FLAGS.recompute_gradients,
-      dtype_policy=FLAGS.dtype_policy)
-  trainer = training.Trainer(train_config)
+def _model_step(config):
+  trainer = common.trainer(config,
+                           recompute_gradients=FLAGS.recompute_gradients,
+                           dtype_policy=FLAGS.dtype_policy)
   if FLAGS.jit_compile:
     trainer._train_step = tf.function(  # pylint: disable=protected-access
         trainer._distributed_train_step, jit_compile=True, autograph=False)  # pylint: disable=protected-access
@@ -121,7 +115,7 @@ def main(argv):
     train_flops = 3 * common.forward_flops_per_image(networks)
     batch = tf.constant(np.random.default_rng(0).uniform(
         0, 256, (batch_size,) + kwargs["image_shape"]).astype(np.float32))
-    seconds, first = _time_steps(_model_step(config, batch_size), batch,
+    seconds, first = _time_steps(_model_step(config), batch,
                                  FLAGS.warmup, FLAGS.steps)
     row = dict(config=config, batch=batch_size,
                gflop_per_image=train_flops / 1e9,
