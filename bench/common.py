@@ -108,11 +108,15 @@ def machine():
 
 
 def report(rows, columns, as_json, title):
-  """Prints `rows` (dicts) as a table under `title`, or as one JSON object."""
+  """Prints `rows` (dicts) as a table under `title`, or as one JSON object.
+
+  Table columns that no row has are left out.
+  """
   if as_json:
     print(json.dumps({"benchmark": title, "machine": machine(), "rows": rows}))
     return
   print(f"{title}\n({machine()})")
+  columns = [c for c in columns if any(c in row for row in rows)]
   widths = [max(len(c), *(len(_cell(r.get(c))) for r in rows)) for c in columns]
   print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
   for row in rows:

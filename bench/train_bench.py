@@ -1,18 +1,20 @@
 """Train-step throughput, FLOP/s, and the conv-stack ceiling of this machine.
 
   python bench/train_bench.py [--configs=fashion_mnist,cifar10,imagenet32]
-                              [--steps=5] [--jit_compile] [--json]
-                              [--dtype_policy=mixed_bfloat16]
+                              [--steps=5] [--jit_compile] [--keras_adam]
+                              [--dtype_policy=mixed_bfloat16] [--json]
 
 For each configuration (the architecture and batch of its flagfile in
 `configs/`), times steady-state training steps of `tf_realnvp.training`'s
-step (after 2 warm-up steps; synthetic pixels, so the input pipeline is not
-part of it: see `--pipeline` for its own rate), and counts the model's
-convolution FLOPs per image (`common.forward_flops_per_image`, x3 for
-training). The ceiling is measured in the same run: a plain Keras stack of
+step (median, after 2 warm-up steps; synthetic pixels, so the input
+pipeline is not part of it: see `--pipeline` for its own rate), and counts
+the model's convolution FLOPs per image (`common.forward_flops_per_image`,
+x3 for training). The ceiling is measured in the same run: a plain Keras stack of
 `Conv2D`+ReLU layers with exactly the same convolution shapes and batch,
 trained the same way (forward + backward + SGD), under the same Keras dtype
-policy. `ratio` is the model's achieved FLOP/s over the stack's.
+policy, its steps alternating with the model's (see `_time_interleaved`).
+`ratio` is the model's achieved FLOP/s over the stack's: the median over
+rounds of each round's ratio, with its smallest and largest.
 """
 
 import time
@@ -30,12 +32,16 @@ from tf_realnvp import data  # noqa: E402
 from tf_realnvp import training  # noqa: E402
 
 flags.DEFINE_list("configs", list(common.CONFIGS), "Configurations to time.")
-flags.DEFINE_integer("steps", 5, "Timed steps per configuration.",
+flags.DEFINE_integer("steps", 5, "Timed rounds per configuration (one step "
+                     "of the model and one of the conv stack each).",
                      lower_bound=1)
 flags.DEFINE_integer("warmup", 2, "Untimed steps first.", lower_bound=1)
 flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
 flags.DEFINE_bool("grappler", True, "Grappler graph optimisations on.")
 flags.DEFINE_bool("recompute_gradients", False, "Train with recomputation.")
+flags.DEFINE_bool("keras_adam", False, "Also time the model trained with "
+                  "keras.optimizers.Adam (the trainer's FusedAdam does the "
+                  "same math), interleaved with the others.")
 flags.DEFINE_enum("dtype_policy", "float32", list(training.DTYPE_POLICIES),
                   "Policy of the s/t networks and of the conv stack.")
 flags.DEFINE_bool("ceiling", True, "Also time the plain conv stack.")
@@ -45,23 +51,39 @@ flags.DEFINE_bool("json", False, "Print one JSON object.")
 FLAGS = flags.FLAGS
 
 
-def _time_steps(step, batch, warmup, steps):
-  """Seconds per step after `warmup` steps (the first includes tracing)."""
-  start = time.perf_counter()
-  step(batch)
-  first = time.perf_counter() - start
-  for _ in range(warmup - 1):
+def _time_interleaved(steps, batch, warmup, rounds):
+  """Seconds per call of each of `steps`, `[len(steps), rounds]`, and of
+  each one's first call.
+
+  After `warmup` calls of each (the first includes tracing), the steps are
+  called in turn, one call each per round, so that the machine's drift over
+  the run (large on shared virtual machines) affects all of them alike, and
+  the ratio of two steps' times can be taken round by round.
+  """
+  first = []
+  for step in steps:
+    start = time.perf_counter()
     step(batch)
-  start = time.perf_counter()
-  for _ in range(steps):
-    step(batch)
-  return (time.perf_counter() - start) / steps, first
+    first.append(time.perf_counter() - start)
+    for _ in range(warmup - 1):
+      step(batch)
+  seconds = np.zeros((len(steps), rounds))
+  for r in range(rounds):
+    for i, step in enumerate(steps):
+      start = time.perf_counter()
+      step(batch)
+      seconds[i, r] = time.perf_counter() - start
+  return seconds, first
 
 
-def _model_step(config):
+def _model_step(config, keras_adam=False):
   trainer = common.trainer(config,
                            recompute_gradients=FLAGS.recompute_gradients,
                            dtype_policy=FLAGS.dtype_policy)
+  if keras_adam:
+    with trainer.strategy.scope():
+      trainer.optimizer = keras.optimizers.Adam(trainer.config.learning_rate)
+      trainer.optimizer.build(trainer.model.trainable_variables)
   if FLAGS.jit_compile:
     trainer._train_step = tf.function(  # pylint: disable=protected-access
         trainer._distributed_train_step, jit_compile=True, autograph=False)  # pylint: disable=protected-access
@@ -115,18 +137,32 @@ def main(argv):
     train_flops = 3 * common.forward_flops_per_image(networks)
     batch = tf.constant(np.random.default_rng(0).uniform(
         0, 256, (batch_size,) + kwargs["image_shape"]).astype(np.float32))
-    seconds, first = _time_steps(_model_step(config), batch,
-                                 FLAGS.warmup, FLAGS.steps)
+    steps = {"model": _model_step(config)}
+    if FLAGS.ceiling:
+      steps["ceiling"] = _conv_stack_step(networks, batch_size)
+    if FLAGS.keras_adam:
+      steps["keras_adam"] = _model_step(config, keras_adam=True)
+    seconds, first = _time_interleaved(list(steps.values()), batch,
+                                       FLAGS.warmup, FLAGS.steps)
+    seconds = dict(zip(steps, seconds))
+    first = dict(zip(steps, first))
+    model_seconds = np.median(seconds["model"])
     row = dict(config=config, batch=batch_size,
                gflop_per_image=train_flops / 1e9,
-               images_per_sec=batch_size / seconds,
-               gflops=train_flops * batch_size / seconds / 1e9,
-               first_step_sec=first)
+               images_per_sec=batch_size / model_seconds,
+               gflops=train_flops * batch_size / model_seconds / 1e9,
+               first_step_sec=first["model"])
     if FLAGS.ceiling:
-      ceiling, _ = _time_steps(_conv_stack_step(networks, batch_size), batch,
-                               FLAGS.warmup, FLAGS.steps)
-      row.update(ceiling_gflops=train_flops * batch_size / ceiling / 1e9,
-                 ratio=ceiling / seconds)
+      ratios = seconds["ceiling"] / seconds["model"]
+      row.update(ceiling_gflops=train_flops * batch_size /
+                 np.median(seconds["ceiling"]) / 1e9,
+                 ratio=np.median(ratios), ratio_min=ratios.min(),
+                 ratio_max=ratios.max())
+    if FLAGS.keras_adam:
+      row.update(
+          keras_adam_images_per_sec=batch_size / np.median(
+              seconds["keras_adam"]),
+          keras_adam_first_step_sec=first["keras_adam"])
     rows.append(row)
   if FLAGS.pipeline:
     rows.append(dict(config="fashion_mnist input pipeline", batch=64,
@@ -135,7 +171,10 @@ def main(argv):
              f"recompute_gradients={FLAGS.recompute_gradients} "
              f"dtype_policy={FLAGS.dtype_policy}")
   common.report(rows, ["config", "batch", "gflop_per_image", "images_per_sec",
-                       "gflops", "ceiling_gflops", "ratio", "first_step_sec"],
+                       "gflops", "ceiling_gflops", "ratio", "ratio_min",
+                       "ratio_max", "first_step_sec",
+                       "keras_adam_images_per_sec",
+                       "keras_adam_first_step_sec"],
                 FLAGS.json, f"Train step ({options})")
 
 
