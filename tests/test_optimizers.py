@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from tf_realnvp.optimizers import FusedAdam
+from tests import flow_checks
 
 SHAPES = [(3, 3, 2, 4), (4,), ()]
 HYPER = dict(learning_rate=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-4)
@@ -55,6 +56,22 @@ def test_updates_match_keras_adam():
   for g, start in zip(got, initial):
     assert np.abs(g - start).max() > 2 * HYPER["learning_rate"]
   _assert_same_state(fused, reference)
+
+
+def test_real_nvp_fit_with_fused_adam_makes_keras_adams_updates():
+  pixels = flow_checks.uniform_pixels((8, 4, 4, 2))
+  initial = flow_checks.tiny_model(num_scales=1).get_weights()
+  trained = {}
+  for optimizer in (FusedAdam, keras.optimizers.Adam):
+    model = flow_checks.tiny_model(num_scales=1)  # float64: the other dtype
+    model.set_weights(initial)
+    # Eagerly (the other tests run the kernel inside a tf.function).
+    model.compile(optimizer=optimizer(**HYPER), run_eagerly=True)
+    model.fit(pixels, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    trained[optimizer] = model.get_weights()
+  _assert_all_close(trained[FusedAdam], trained[keras.optimizers.Adam])
+  moved = [np.abs(t - i).max() for t, i in zip(trained[FusedAdam], initial)]
+  assert max(moved) > HYPER["learning_rate"]
 
 
 @pytest.mark.parametrize("writer,reader", [(keras.optimizers.Adam, FusedAdam),
