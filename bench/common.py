@@ -16,6 +16,7 @@ if REPO not in sys.path:
 import psutil  # noqa: E402
 
 from tf_realnvp import data  # noqa: E402
+from tf_realnvp import flagfiles  # noqa: E402
 from tf_realnvp import training  # noqa: E402
 from tf_realnvp.bijectors import multiscale  # noqa: E402
 
@@ -27,20 +28,9 @@ CONFIGS = {
 }
 
 
-def read_flagfile(name):
-  """`{flag: value string}` of `configs/<name>`."""
-  values = {}
-  with open(os.path.join(REPO, "configs", name)) as f:
-    for line in f:
-      key, _, value = line.strip().lstrip("-").partition("=")
-      if key:
-        values[key] = value
-  return values
-
-
 def architecture(config):
   """`RealNVP` keyword arguments of a `CONFIGS` entry, and its batch size."""
-  values = read_flagfile(CONFIGS[config])
+  values = flagfiles.read_flagfile(CONFIGS[config])
   spec = data.dataset_spec(values["dataset"], _int_or_none(
       values.get("image_size")))
   kwargs = dict(image_shape=tuple(spec.image_shape),
@@ -55,7 +45,7 @@ def trainer(config, **overrides):
   batch (no workdir is written), with `TrainConfig` fields `overrides`."""
   kwargs, batch_size = architecture(config)
   fields = dict(workdir="/unused",
-                dataset=read_flagfile(CONFIGS[config])["dataset"],
+                dataset=flagfiles.read_flagfile(CONFIGS[config])["dataset"],
                 num_scales=kwargs["num_scales"],
                 num_blocks=kwargs["num_blocks"],
                 num_filters=kwargs["num_filters"], batch_size=batch_size)

@@ -18,10 +18,11 @@ import pytest
 from tf_realnvp import data
 from tf_realnvp import strategies
 from tf_realnvp import training
-from tests.training_helpers import REPO
+from tests.cluster import REPO
+from tests.cluster import free_ports
+from tests.cluster import tf_config
 from tests.training_helpers import run_train_py
 from tests.training_helpers import snapshot
-from tests.training_helpers import tf_config
 from tests.training_helpers import tiny_config
 from tests.training_helpers import tiny_flags
 
@@ -104,6 +105,15 @@ def test_multi_worker_port_in_use_is_named(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", tf_config([port, port + 1], 0))
     with pytest.raises(strategies.StrategyError, match=f"Port {port}.*in use"):
       strategies.make_strategy("multi_worker")
+
+
+def test_multi_worker_leader_names_workers_that_do_not_start(monkeypatch):
+  ports = free_ports(2)  # Nothing listens on the second.
+  monkeypatch.setenv("TF_CONFIG", tf_config(ports, 0))
+  with pytest.raises(strategies.StrategyError,
+                     match=f"No worker answered at localhost:{ports[1]} "
+                     r"\(TF_CONFIG\) within 1 s"):
+    strategies.make_strategy("multi_worker", timeout_seconds=1)
 
 
 def test_tpu_that_does_not_answer_fails_within_the_timeout():

@@ -24,7 +24,7 @@ from tf_realnvp import latents
 from tf_realnvp import pixels
 from tf_realnvp import training
 from tests import flow_checks
-from tests.training_helpers import REPO
+from tests.cluster import REPO
 from tests.training_helpers import make_workdir
 from tests.training_helpers import snapshot
 from tests.training_helpers import tiny_config

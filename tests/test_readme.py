@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import tf_realnvp
 from tf_realnvp import data
-from tests.training_helpers import REPO
+from tests.cluster import REPO
 
 
 def _python_blocks():

@@ -5,9 +5,9 @@ import json
 import re
 import signal
 
+from tests.cluster import train_py
 from tests.training_helpers import fingerprint_of
 from tests.training_helpers import tiny_flags
-from tests.training_helpers import train_py
 from tests.training_helpers import wait_for_checkpoint
 
 

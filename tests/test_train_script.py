@@ -13,7 +13,7 @@ from tf_realnvp import data
 from tf_realnvp import flagfiles
 from tf_realnvp import training
 from tf_realnvp.bijectors import multiscale_layout
-from tests.training_helpers import REPO
+from tests.cluster import REPO
 from tests.training_helpers import run_train_py
 from tests.training_helpers import snapshot
 from tests.training_helpers import tiny_config

@@ -1,21 +1,15 @@
 """Shared set-up for training tests: tiny configs, checkpointed workdirs,
 running train.py."""
 
-import json
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
 
 import tensorflow as tf
 
 from tf_realnvp import training
 from tests import flow_checks
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TRAIN_PY = os.path.join(REPO, "train.py")
+from tests.cluster import train_py
 
 TINY = dict(dataset="fashion_mnist", num_scales=2, num_blocks=1, num_filters=4,
             batch_size=16, eval_examples=64, num_samples=4, log_every=5,
@@ -58,19 +52,6 @@ def variable_values(model):
   return {v.path: v.numpy() for v in model.variables}
 
 
-def train_py(args, env=None):
-  """Starts `python train.py args...` from the repository root.
-
-  Args:
-    args: command-line arguments.
-    env: extra environment variables.
-  """
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
-  return subprocess.Popen([sys.executable, TRAIN_PY] + list(args), cwd=REPO,
-                          env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-
-
 def run_train_py(args, timeout=600, env=None):
   """Runs `train.py` to completion: `(returncode, stdout, stderr)`."""
   process = train_py(args, env)
@@ -87,25 +68,6 @@ def snapshot(folder):
       with open(path, "rb") as f:
         files[os.path.relpath(path, folder)] = f.read()
   return files
-
-
-def free_ports(count):
-  """`count` TCP ports that were free a moment ago."""
-  sockets = [socket.socket() for _ in range(count)]
-  try:
-    for s in sockets:
-      s.bind(("127.0.0.1", 0))
-    return [s.getsockname()[1] for s in sockets]
-  finally:
-    for s in sockets:
-      s.close()
-
-
-def tf_config(ports, index):
-  """The `TF_CONFIG` of worker `index` of a localhost cluster."""
-  return json.dumps({
-      "cluster": {"worker": [f"localhost:{p}" for p in ports]},
-      "task": {"type": "worker", "index": index}})
 
 
 def fingerprint_of(stdout):

@@ -10,19 +10,37 @@
 Anything that cannot start raises `StrategyError` naming the problem within
 `timeout_seconds`, instead of hanging: a malformed `TF_CONFIG`, a port of
 this task already in use, an unknown device, no TPU at the address. Under
-`multi_worker`, collective operations time out after `timeout_seconds` too,
-so the surviving workers of a job that lost one stop with an error (restart
-the job: it resumes from the chief's last checkpoint).
+`multi_worker`, TensorFlow's coordination service watches the workers: a
+worker that has not joined within `timeout_seconds`, or whose heartbeats stop
+for `timeout_seconds`, makes the others stop with an error (restart the job:
+it resumes from the chief's last checkpoint).
+
+Why not a timeout on every collective operation
+(`CommunicationOptions(timeout_seconds=...)`, as before): TensorFlow 2.21
+implements it with two watchdog threads per launched collective, one for
+resolving its parameters and one for running it
+(`BaseCollectiveExecutor::CompleteParamsAsync` and `ExecuteAsync` ->
+`SchedNonBlockingClosureAfter`: a new detached thread that sleeps for the
+whole timeout, "TODO: share the timeout watchdog thread among
+collectives"). Synchronised batch norm launches a collective per
+normalisation layer per step, forward and backward: with
+`fashion_mnist.flags` a worker gained ~400 threads a step, each alive for the
+timeout, and aborted at ~16,000 ("Resource temporarily unavailable"). The
+coordination service needs one heartbeat per worker instead, however many
+collectives a step launches.
 """
 
 import json
 import os
 import socket
 import threading
+import time
 import urllib.parse
 
 import grpc
 import tensorflow as tf
+from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+from tensorflow.python.eager import context
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 DEFAULT_TIMEOUT_SECONDS = 120
@@ -52,8 +70,8 @@ def make_strategy(name, devices=None, tpu=None,
     devices: for `mirrored`: device names; `None` for all local GPUs (the CPU
       if there are none).
     tpu: for `tpu`: the TPU's name or `grpc://host:port` address.
-    timeout_seconds: how long to wait for a TPU, or for collective operations
-      between workers, before giving up.
+    timeout_seconds: how long to wait for a TPU, for every worker to join, or
+      for a silent worker's heartbeat, before giving up.
 
   Raises:
     StrategyError: when the strategy cannot start.
@@ -141,10 +159,75 @@ def _check_port_free(address):
 def _multi_worker(timeout_seconds):
   cluster, task = parse_tf_config(os.environ.get("TF_CONFIG"))
   _check_port_free(cluster[task["type"]][task["index"]])
-  options = tf.distribute.experimental.CommunicationOptions(
-      timeout_seconds=timeout_seconds)
-  return tf.distribute.MultiWorkerMirroredStrategy(
-      communication_options=options)
+  if _is_leader(cluster, task):
+    _wait_for_workers(cluster, task, timeout_seconds)
+  _configure_coordination_service(cluster, timeout_seconds)
+  return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _is_leader(cluster, task):
+  """Whether this task leads the coordination service (see below)."""
+  return (task["index"] == 0 and
+          task["type"] == ("chief" if "chief" in cluster else "worker"))
+
+
+def _wait_for_workers(cluster, task, timeout_seconds):
+  """Waits until every other task's address accepts TCP connections.
+
+  The coordination service's leader waits for the others to join without a
+  deadline (the others give up after `cluster_register_timeout`), inside a
+  TensorFlow call that holds the GIL, so no Python timeout could stop it.
+  Every task starts its server before it registers, so an address that
+  accepts connections is a task on its way in.
+
+  Raises:
+    StrategyError: naming the tasks that did not start in time.
+  """
+  me = cluster[task["type"]][task["index"]]
+  others = [a for jobs in cluster.values() for a in jobs if a != me]
+  deadline = time.monotonic() + timeout_seconds
+  while True:
+    missing = [a for a in others if not _accepts_connections(a)]
+    if not missing:
+      return
+    if time.monotonic() > deadline:
+      raise StrategyError(
+          f"No worker answered at {', '.join(missing)} (TF_CONFIG) within "
+          f"{timeout_seconds} s: start the same command on every host of "
+          "TF_CONFIG, each with its own task index.")
+    time.sleep(0.5)
+
+
+def _accepts_connections(address):
+  host, _, port = address.rpartition(":")
+  try:
+    socket.create_connection((host, int(port)), timeout=1).close()
+    return True
+  except OSError:
+    return False
+
+
+def _configure_coordination_service(cluster, timeout_seconds):
+  """The coordination service `MultiWorkerMirroredStrategy` would configure,
+  with `timeout_seconds` for joining and for heartbeats (its defaults: wait
+  for ever to join, 10 s heartbeats). Must run before TensorFlow's context is
+  initialised (as `make_strategy` does, before any op).
+
+  There is no public API for these two settings; the strategy itself calls
+  this same function, and leaves a service configured beforehand as it is.
+  """
+  jobs = [job for job in ("chief", "worker") if job in cluster]
+  leader = f"/job:{jobs[0]}/replica:0/task:0"
+  milliseconds = int(timeout_seconds * 1000)
+  context.context().configure_coordination_service(
+      service_type="standalone",
+      service_leader=leader,
+      cluster_register_timeout_in_ms=milliseconds,
+      heartbeat_timeout_in_ms=milliseconds,
+      coordinated_jobs=[
+          coordination_config_pb2.CoordinatedJob(name=job,
+                                                 num_tasks=len(cluster[job]))
+          for job in jobs])
 
 
 def _tpu(address, timeout_seconds):
@@ -212,3 +295,4 @@ def _probe(host, port, timeout_seconds, address):
     raise _no_answer(address, timeout_seconds) from None
   finally:
     channel.close()
+
