@@ -37,7 +37,8 @@ demo: $(VENV)/.installed system-deps
 	  --workdir=$(DEMO_WORKDIR) --export_dir=$(DEMO_WORKDIR)/export
 
 # Benchmarks (each prints a table; add ARGS=--json for JSON).
-.PHONY: bench-train bench-memory bench-export bench-glow bench-budget
+.PHONY: bench-train bench-memory bench-export bench-glow bench-budget \
+	bench-multi-worker
 bench-train: $(VENV)/.installed
 	$(PY) bench/train_bench.py $(ARGS)
 bench-memory: $(VENV)/.installed
@@ -48,3 +49,5 @@ bench-glow: $(VENV)/.installed system-deps
 	$(PY) bench/quality_bench.py --models=real_nvp,glow --minutes=5 $(ARGS)
 bench-budget: $(VENV)/.installed system-deps
 	$(PY) bench/quality_bench.py --models=real_nvp --minutes=20 $(ARGS)
+bench-multi-worker: $(VENV)/.installed system-deps
+	$(PY) bench/multi_worker_bench.py $(ARGS)
