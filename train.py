@@ -10,17 +10,24 @@ same `--workdir`.
 import os
 import sys
 
+from tf_realnvp import startup
+
+tf = startup.import_tensorflow()  # Before anything else imports TensorFlow.
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
 from absl import logging
-import tensorflow as tf
 
 from tf_realnvp import data
 from tf_realnvp import export
 from tf_realnvp import flagfiles
-from tf_realnvp import strategies
+from tf_realnvp import io
 from tf_realnvp import training
 from tf_realnvp import workdirs
+from tf_realnvp.model import DTYPE_POLICIES
+from tf_realnvp.training import config as config_lib
+from tf_realnvp.training import strategies
 
 _DEFAULTS = training.TrainConfig(workdir="unused")
 _CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -79,7 +86,7 @@ flags.DEFINE_bool("recompute_gradients", _DEFAULTS.recompute_gradients,
                   "backward pass instead of storing them: less memory, more "
                   "compute.")
 flags.DEFINE_enum("dtype_policy", _DEFAULTS.dtype_policy,
-                  list(training.DTYPE_POLICIES),
+                  list(DTYPE_POLICIES),
                   "Keras dtype policy of the s/t networks. mixed_bfloat16 "
                   "runs their convolutions in bfloat16 (GPUs, TPUs, CPUs with "
                   "AMX); weights, coupling arithmetic and log-determinants "
@@ -115,17 +122,12 @@ flags.DEFINE_integer("seed", _DEFAULTS.seed,
 FLAGS = flags.FLAGS
 
 flags.mark_flag_as_required("workdir")
-for _name in ("train_steps", "batch_size", "num_scales", "num_filters",
-              "eval_every", "checkpoint_every", "sample_every", "num_samples",
-              "log_every", "max_nonfinite_steps", "shuffle_buffer"):
-  flags.register_validator(_name, lambda v: v is not None and v > 0,
-                           message=f"--{_name} must be a positive integer.")
-for _name in ("num_blocks", "eval_examples"):
-  flags.register_validator(_name, lambda v: v is not None and v >= 0,
-                           message=f"--{_name} must be >= 0.")
-for _name in ("learning_rate", "grad_clip_norm", "temperature"):
-  flags.register_validator(_name, lambda v: v is not None and v > 0,
-                           message=f"--{_name} must be positive.")
+for _names, _minimum in config_lib.CONSTRAINTS:  # Those of TrainConfig.
+  for _name in _names:
+    if _name in FLAGS:
+      flags.register_validator(
+          _name, lambda v, m=_minimum: config_lib.valid(v, m),
+          message=f"--{_name} must be {config_lib.requirement(_minimum)}.")
 
 
 @flags.validator("dataset")
@@ -168,8 +170,8 @@ def main(argv):
         timeout_seconds=FLAGS.strategy_timeout)
     trainer = training.prepare_trainer(_config(), strategy)
     if trainer.is_chief:
-      training.write_text(os.path.join(FLAGS.workdir, workdirs.FLAGS_FILE),
-                          _flags_text())
+      io.write_text(os.path.join(FLAGS.workdir, workdirs.FLAGS_FILE),
+                    _flags_text())
     result = training.run(trainer)
     if FLAGS.export_dir and trainer.is_chief:
       exported = _export(FLAGS.workdir, FLAGS.export_dir, FLAGS.dtype_policy)
@@ -177,12 +179,15 @@ def main(argv):
           data.DatasetUnavailableError) as error:
     sys.stderr.write(f"train.py: error: {error}\n")
     return 1
+  except OSError as error:  # An unwritable or full --workdir, mostly.
+    sys.stderr.write(f"train.py: error: {io.one_line(error)} (--workdir="
+                     f"{FLAGS.workdir}).\n")
+    return 1
   except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
           tf.errors.AbortedError, tf.errors.CancelledError) as error:
-    first_line = str(error).strip().splitlines()[0]
     sys.stderr.write(
         f"train.py: error: communication between replicas failed "
-        f"({type(error).__name__}: {first_line}). Under "
+        f"({type(error).__name__}: {io.one_line(error)}). Under "
         "--strategy=multi_worker a worker has stopped or cannot be reached: "
         "restart every worker with the same --workdir; training resumes from "
         "the chief's last checkpoint.\n")

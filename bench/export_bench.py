@@ -42,7 +42,7 @@ import tensorflow as tf  # noqa: E402
 import tf_realnvp  # noqa: E402
 from tf_realnvp import export  # noqa: E402
 from tf_realnvp import pixels  # noqa: E402
-from tf_realnvp import training  # noqa: E402
+from tf_realnvp.model import DTYPE_POLICIES  # noqa: E402
 from tf_realnvp import workdirs  # noqa: E402
 
 flags.DEFINE_string("workdir", None, "A training workdir to restore "
@@ -57,7 +57,7 @@ flags.DEFINE_integer("latency_calls", 100, "Timed batch-1 calls per turn.",
                      lower_bound=1)
 flags.DEFINE_integer("eager_latency_calls", 10, "Timed batch-1 calls per "
                      "turn of the (slow) eager model.", lower_bound=1)
-flags.DEFINE_enum("dtype_policy", "float32", list(training.DTYPE_POLICIES),
+flags.DEFINE_enum("dtype_policy", "float32", list(DTYPE_POLICIES),
                   "Policy of the s/t networks of the exported model.")
 flags.DEFINE_bool("json", False, "Print one JSON object.")
 

@@ -23,11 +23,11 @@ import numpy as np
 
 import common  # pylint: disable=g-bad-import-order
 
-from tf_realnvp import training  # noqa: E402
+from tf_realnvp.model import DTYPE_POLICIES  # noqa: E402
 
 flags.DEFINE_list("configs", ["cifar10"], "Configurations to measure.")
 flags.DEFINE_string("child", None, "Internal: measure `config:mode` here.")
-flags.DEFINE_enum("dtype_policy", "float32", list(training.DTYPE_POLICIES),
+flags.DEFINE_enum("dtype_policy", "float32", list(DTYPE_POLICIES),
                   "Keras dtype policy of the s/t networks.")
 flags.DEFINE_bool("json", False, "Print one JSON object.")
 FLAGS = flags.FLAGS

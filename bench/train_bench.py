@@ -29,7 +29,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tf_realnvp import data  # noqa: E402
-from tf_realnvp import training  # noqa: E402
+from tf_realnvp.model import DTYPE_POLICIES  # noqa: E402
 
 flags.DEFINE_list("configs", list(common.CONFIGS), "Configurations to time.")
 flags.DEFINE_integer("steps", 5, "Timed rounds per configuration (one step "
@@ -42,7 +42,7 @@ flags.DEFINE_bool("recompute_gradients", False, "Train with recomputation.")
 flags.DEFINE_bool("keras_adam", False, "Also time the model trained with "
                   "keras.optimizers.Adam (the trainer's FusedAdam does the "
                   "same math), interleaved with the others.")
-flags.DEFINE_enum("dtype_policy", "float32", list(training.DTYPE_POLICIES),
+flags.DEFINE_enum("dtype_policy", "float32", list(DTYPE_POLICIES),
                   "Policy of the s/t networks and of the conv stack.")
 flags.DEFINE_bool("ceiling", True, "Also time the plain conv stack.")
 flags.DEFINE_bool("pipeline", False, "Also time the Fashion-MNIST input "

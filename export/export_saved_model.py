@@ -17,12 +17,16 @@ _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _REPO not in sys.path:
   sys.path.insert(0, _REPO)
 
+from tf_realnvp import startup  # noqa: E402
+
+startup.import_tensorflow()  # Before anything else imports TensorFlow.
+
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
 from tf_realnvp import export  # noqa: E402
-from tf_realnvp import training  # noqa: E402
+from tf_realnvp.model import DTYPE_POLICIES  # noqa: E402
 from tf_realnvp import workdirs  # noqa: E402
 
 flags.DEFINE_string("workdir", None,
@@ -37,7 +41,7 @@ flags.DEFINE_string("checkpoint", None,
 flags.DEFINE_integer("version", None,
                      "Version directory to write. Default: the checkpoint's "
                      "training step.", lower_bound=0)
-flags.DEFINE_enum("dtype_policy", "float32", list(training.DTYPE_POLICIES),
+flags.DEFINE_enum("dtype_policy", "float32", list(DTYPE_POLICIES),
                   "Keras dtype policy of the exported s/t networks "
                   "(mixed_bfloat16: bfloat16 convolutions, for GPUs and AMX "
                   "CPUs; the flow stays float32). Any policy reads any "

@@ -2,22 +2,18 @@
 per worker, each watched for its thread count as training goes.
 
 Used by the multi-worker tests and by `bench/multi_worker_bench.py` (so it
-needs nothing of pytest).
+needs nothing of pytest); it starts them with `tests.processes`.
 """
 
 import json
-import os
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 
 import psutil
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TRAIN_PY = os.path.join(REPO, "train.py")
+from tests import processes
 
 _STEP_LINE = re.compile(r"^step (\d+)/\d+ ")
 
@@ -41,20 +37,6 @@ def tf_config(ports, index):
       "task": {"type": "worker", "index": index}})
 
 
-def train_py(args, env=None):
-  """Starts `python train.py args...` from the repository root, with
-  stdout and stderr piped as text.
-
-  Args:
-    args: command-line arguments.
-    env: extra environment variables.
-  """
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
-  return subprocess.Popen([sys.executable, TRAIN_PY] + list(args), cwd=REPO,
-                          env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-
-
 class Worker:
   """One `train.py` worker process, its output and its thread counts.
 
@@ -71,7 +53,7 @@ class Worker:
   """
 
   def __init__(self, args, env=None, interval=0.25):
-    self.process = train_py(args, env)
+    self.process = processes.start(processes.train_py(*args), env)
     self._ps = psutil.Process(self.process.pid)
     self.threads_at_step = {}
     self.seconds_at_step = {}

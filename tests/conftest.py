@@ -1,12 +1,19 @@
-"""pytest configuration and fixtures shared by all tests."""
+"""pytest configuration and fixtures shared by several test files.
+
+Session fixtures are built once per pytest process (`-n 2`: once in each
+worker that runs a test needing them).
+"""
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import shutil  # noqa: E402
+
 import pytest  # noqa: E402
 
 from tf_realnvp import data  # noqa: E402
+from tests import training_helpers  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +22,25 @@ def fashion_dir(tmp_path_factory):
   data_dir = str(tmp_path_factory.mktemp("tfds"))
   data.prepare("fashion_mnist", data_dir)
   return data_dir
+
+
+@pytest.fixture(scope="session")
+def trained_workdir(tmp_path_factory, fashion_dir):
+  """A `training_helpers.Workdir` of the tiny model with one scale on the
+  real Fashion-MNIST, as train.py leaves it but without training:
+  checkpoints of different random weights at steps 12 and 20 and the
+  `flags.txt` of its train.py flags (`tiny_flags(..., num_scales=1)`).
+
+  Shared: tests that damage it damage `workdir_copy`.
+  """
+  workdir = tmp_path_factory.mktemp("trained")
+  return training_helpers.make_workdir(
+      training_helpers.tiny_config(workdir, fashion_dir, num_scales=1),
+      steps=(12, 20),
+      flags=training_helpers.tiny_flags(workdir, fashion_dir, num_scales=1))
+
+
+@pytest.fixture
+def workdir_copy(trained_workdir, tmp_path):
+  """A copy of `trained_workdir`'s files (`str`), to damage."""
+  return str(shutil.copytree(trained_workdir.path, tmp_path / "copy"))

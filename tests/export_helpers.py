@@ -1,4 +1,4 @@
-"""Shared helpers for the export tests: fresh processes and a fake server.
+"""Helpers of the export tests: loading in a fresh process, a fake server.
 
 `PendingSignatures` runs requests against an exported SavedModel in a fresh
 Python process (`python -m tests.export_helpers`), loaded twice:
@@ -18,7 +18,6 @@ import os
 import pickle
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,23 +31,13 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXPORT_SCRIPT = os.path.join(REPO, "export", "export_saved_model.py")
-CLIENT_SCRIPT = os.path.join(REPO, "export", "client.py")
+from tests import processes
 
 
 def random_images(num, image_shape, seed=0):
   """uint8 images `[num, H, W, C]` covering the whole range 0..255."""
   rng = np.random.default_rng(seed)
   return rng.integers(0, 256, (num,) + tuple(image_shape), dtype=np.uint8)
-
-
-def subprocess_env():
-  """The environment of the subprocesses: quiet TF, this repository first."""
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-  env["PYTHONPATH"] = os.pathsep.join(
-      [REPO] + [p for p in [env.get("PYTHONPATH")] if p])
-  return env
 
 
 class PendingSignatures:
@@ -65,8 +54,8 @@ class PendingSignatures:
     self._result_file = os.path.join(self._folder, "results.pkl")
     with open(request_file, "wb") as f:
       pickle.dump(requests, f)
-    self.process = _start([sys.executable, "-m", "tests.export_helpers", path,
-                           request_file, self._result_file])
+    self.process = processes.start(processes.python_module(
+        "tests.export_helpers", path, request_file, self._result_file))
 
   def result(self, timeout=300):
     """Waits for the process.
@@ -78,55 +67,12 @@ class PendingSignatures:
       or None, "message": str}`.
     """
     try:
-      finished = finish(self.process, timeout)
+      finished = processes.finish(self.process, timeout)
       assert finished.returncode == 0, finished.stderr[-3000:]
       with open(self._result_file, "rb") as f:
         return pickle.load(f)
     finally:
       shutil.rmtree(self._folder, ignore_errors=True)
-
-
-def _start(command):
-  return subprocess.Popen(command, cwd=REPO, env=subprocess_env(),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True)
-
-
-def start_saved_model_cli(*args):
-  """Starts `saved_model_cli args...`; `finish` waits for it."""
-  script = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
-  return _start(([script] if os.path.exists(script) else [
-      sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]) +
-                list(args))
-
-
-def start_export_script(*args):
-  """Starts `python export/export_saved_model.py args...` (repo root)."""
-  return _start([sys.executable, EXPORT_SCRIPT] + list(args))
-
-
-def run_export_script(*args, timeout=300):
-  """Runs `export/export_saved_model.py`: a `subprocess.CompletedProcess`."""
-  return finish(start_export_script(*args), timeout)
-
-
-def run_client(*args, timeout=300):
-  """Runs `python export/client.py args...` from the repository root."""
-  return finish(_start([sys.executable, CLIENT_SCRIPT] + list(args)), timeout)
-
-
-def finish(process, timeout=300):
-  """Waits for a `subprocess.Popen`: a `subprocess.CompletedProcess`."""
-  stdout, stderr = process.communicate(timeout=timeout)
-  return subprocess.CompletedProcess(process.args, process.returncode, stdout,
-                                     stderr)
-
-
-def stop(process):
-  """Kills `process` (a `subprocess.Popen`) if it is still running."""
-  if process.poll() is None:
-    process.kill()
-    process.communicate()
 
 
 # --- Expected signatures and `saved_model_cli show` ---------------------------

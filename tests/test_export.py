@@ -7,10 +7,10 @@ in-process model. Bad requests go through the same C++ `Session::Run` as in
 TF Serving (see `tests/export_helpers.py`).
 
 The slow subprocesses start as soon as their input exists and run while the
-tests that need none of them do (2 cores): the export script in
-`trained_workdir`, the fresh-process loading and `saved_model_cli` in
-`exported`. Hence the order of the sections: in-process tests first, then
-the ones that wait for a subprocess.
+tests that need none of them do (2 cores): the fresh-process loading and
+`saved_model_cli` in `exported`, the export script of `trained_workdir`
+(tests/conftest.py) in `script_export`. Hence the order of the sections:
+in-process tests first, then the ones that wait for a subprocess.
 """
 
 import json
@@ -32,9 +32,8 @@ from tf_realnvp import export
 from tf_realnvp import pixels
 from tests import export_helpers as helpers
 from tests import flow_checks
-from tests.training_helpers import make_workdir
+from tests import processes
 from tests.training_helpers import snapshot
-from tests.training_helpers import tiny_config
 
 VERSION = 7
 NUM_IMAGES = 3
@@ -208,17 +207,18 @@ def exported(tmp_path_factory):
   np.save(folder / "images.npy", _images())
   background = {
       "signatures": helpers.PendingSignatures(path, requests),
-      "show": helpers.start_saved_model_cli("show", "--dir", path, "--all"),
-      "run": helpers.start_saved_model_cli(
+      "show": processes.start(processes.saved_model_cli(
+          "show", "--dir", path, "--all")),
+      "run": processes.start(processes.saved_model_cli(
           "run", "--dir", path, "--tag_set", "serve", "--signature_def",
           "log_prob", "--inputs", f"images={folder / 'images.npy'}",
-          "--outdir", str(folder / "out")),
+          "--outdir", folder / "out")),
       "cli_out": folder / "out",
   }
   yield model, path, background
   for name in ("show", "run"):
-    helpers.stop(background[name])
-  helpers.stop(background["signatures"].process)
+    processes.stop(background[name])
+  processes.stop(background["signatures"].process)
 
 
 @pytest.fixture(scope="module")
@@ -230,7 +230,8 @@ def served(exported):
 @pytest.fixture(scope="module")
 def saved_model_cli(exported):
   """`{"show": CompletedProcess, "run": CompletedProcess}`."""
-  return {name: helpers.finish(exported[2][name]) for name in ("show", "run")}
+  return {name: processes.finish(exported[2][name])
+          for name in ("show", "run")}
 
 
 @pytest.fixture(scope="module")
@@ -248,25 +249,18 @@ def fake_serving(loaded):
 
 
 @pytest.fixture(scope="module")
-def trained_workdir(tmp_path_factory, fashion_dir):
-  """A workdir of `tf_realnvp.training` with checkpoints at steps 12 and 20
-  (different random weights), and its export by the script, just started.
-
-  One scale (the export of two is tested with `exported`): the export
-  script's tracing takes half as long.
+def script_export(trained_workdir, tmp_path_factory):
+  """The export script on `trained_workdir` (tests/conftest.py: one scale,
+  checkpoints at steps 12 and 20 of different random weights), just started.
 
   Returns:
-    `{"weights": {step: {variable path: value}}, "export_dir", "script":
-    the running export script}`.
+    `{"export_dir", "script": the running export script}`.
   """
-  workdir = tmp_path_factory.mktemp("workdir")
-  weights = make_workdir(tiny_config(workdir, fashion_dir, num_scales=1),
-                         steps=(12, 20))
   export_dir = str(tmp_path_factory.mktemp("script") / "exports")
-  script = helpers.start_export_script(f"--workdir={workdir}",
-                                       f"--export_dir={export_dir}")
-  yield dict(weights=weights, export_dir=export_dir, script=script)
-  helpers.stop(script)
+  script = processes.start(processes.export_script(
+      f"--workdir={trained_workdir.path}", f"--export_dir={export_dir}"))
+  yield dict(export_dir=export_dir, script=script)
+  processes.stop(script)
 
 
 # --- The client: requests and responses in TF Serving's formats --------------
@@ -485,10 +479,9 @@ def test_client_command_line_prints_log_prob_of_png_files(exported,
   _, servers = fake_serving
   images = _images()
   paths = client.write_pngs(images, str(tmp_path), "image")
-  process = helpers.run_client(f"--server={servers['rest']}",
-                               f"--model_name={MODEL_NAME}",
-                               "--signature=log_prob",
-                               f"--images={','.join(paths)}")
+  process = processes.run(processes.client(
+      f"--server={servers['rest']}", f"--model_name={MODEL_NAME}",
+      "--signature=log_prob", f"--images={','.join(paths)}"))
   assert process.returncode == 0, process.stderr
   expected = expected_outputs(model, "log_prob")
   lines = process.stdout.strip().splitlines()
@@ -514,7 +507,7 @@ def test_request_text_is_the_request(protocol):
 
 
 def _readme():
-  with open(os.path.join(helpers.REPO, "export", "README.md")) as f:
+  with open(os.path.join(processes.REPO, "export", "README.md")) as f:
     return f.read()
 
 
@@ -625,10 +618,10 @@ def test_saved_model_cli_run_computes_log_prob(exported, saved_model_cli):
 
 
 def test_export_script_writes_the_step_and_refuses_to_overwrite(
-    trained_workdir):
-  weights = trained_workdir["weights"]
-  export_dir = trained_workdir["export_dir"]
-  first = helpers.finish(trained_workdir["script"])
+    trained_workdir, script_export):
+  weights = trained_workdir.weights
+  export_dir = script_export["export_dir"]
+  first = processes.finish(script_export["script"])
   assert first.returncode == 0, first.stderr
   path = os.path.join(export_dir, "20")
   assert first.stdout.strip().splitlines()[-1] == path
@@ -642,7 +635,7 @@ def test_export_script_writes_the_step_and_refuses_to_overwrite(
   assert not {w.tobytes() for w in weights[12].values()} & values
 
   before = snapshot(export_dir)
-  second = helpers.run_export_script(*first.args[2:])  # The same flags.
+  second = processes.run(first.args)  # The same command.
   assert second.returncode != 0
   error = second.stderr.strip().splitlines()[-1]
   assert error.startswith("export_saved_model.py: error: ")
@@ -651,8 +644,8 @@ def test_export_script_writes_the_step_and_refuses_to_overwrite(
 
 
 def test_export_script_reports_a_bad_workdir_on_one_line(tmp_path):
-  process = helpers.run_export_script(f"--workdir={tmp_path}",
-                                      f"--export_dir={tmp_path / 'out'}")
+  process = processes.run(processes.export_script(
+      f"--workdir={tmp_path}", f"--export_dir={tmp_path / 'out'}"))
   assert process.returncode != 0
   assert process.stderr.strip().splitlines()[-1] == (
       f"export_saved_model.py: error: {tmp_path} has no model_config.json: "

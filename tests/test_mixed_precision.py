@@ -16,7 +16,8 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 import tf_realnvp
 from tf_realnvp import export
-from tf_realnvp import training
+from tf_realnvp.training import config as config_lib
+from tf_realnvp.training import loop
 from tests import flow_checks
 from tests import training_helpers
 
@@ -165,14 +166,14 @@ def test_bfloat16_run_resumes_and_exports_in_either_policy(tmp_path,
                                                            fashion_dir):
   config = training_helpers.tiny_config(tmp_path, fashion_dir, train_steps=3,
                                         dtype_policy=MIXED)
-  trainer = training.prepare_trainer(config)
+  trainer = loop.prepare_trainer(config)
   batch = tf.constant(flow_checks.uniform_pixels((16, 28, 28, 1),
                                                  dtype=np.float32))
   for _ in range(3):
     trainer.train_step(batch)
   trainer.manager.save(checkpoint_number=3)
   saved = training_helpers.variable_values(trainer.model)
-  resumed = training.prepare_trainer(
+  resumed = loop.prepare_trainer(
       training_helpers.tiny_config(tmp_path, fashion_dir))
   assert resumed.start_step == 3
   assert resumed.model.network_dtype_policy.name == "float32"
@@ -186,7 +187,7 @@ def test_bfloat16_run_resumes_and_exports_in_either_policy(tmp_path,
 
 def test_float16_training_is_refused_with_the_reason(tmp_path):
   with pytest.raises(ValueError, match="mixed_float16 would need loss scaling"):
-    training.TrainConfig(workdir=str(tmp_path), dtype_policy="mixed_float16")
+    config_lib.TrainConfig(workdir=str(tmp_path), dtype_policy="mixed_float16")
   model = tf_realnvp.RealNVP(SHAPE, num_blocks=0, num_filters=2,
                              dtype="mixed_float16")
   model.compile(keras.optimizers.Adam())

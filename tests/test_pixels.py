@@ -36,3 +36,13 @@ def test_to_uint8_clips_and_floors():
   np.testing.assert_array_equal(
       pixels.to_uint8(np.array([-3.0, 0.5, 254.99, 255.99, 270.0])),
       [0, 0, 254, 255, 255])
+
+
+def test_bin_centres_are_the_middle_of_each_bin():
+  images = np.array([[0, 17, 255]], np.uint8)
+  centres = pixels.bin_centres(images, tf.float64)
+  assert centres.dtype == tf.float64
+  np.testing.assert_array_equal(centres, [[0.5, 17.5, 255.5]])
+  np.testing.assert_array_equal(pixels.to_uint8(centres), images)
+  with pytest.raises(ValueError, match="expected uint8 images"):
+    pixels.bin_centres(images.astype(np.float32))

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import tf_realnvp
 from tf_realnvp import data
-from tests.cluster import REPO
+from tests.processes import REPO
 
 
 def _python_blocks():

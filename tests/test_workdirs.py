@@ -1,12 +1,11 @@
 """Tests of tf_realnvp/workdirs.py: loading a trained model, reading flags.
 
-The workdir is made by `training.prepare_trainer`, with checkpoints of
+The workdir is `trained_workdir` (tests/conftest.py), with checkpoints of
 different random weights at steps 12 and 20; each test of a bad workdir
-damages a copy of it.
+damages a copy of it (`workdir_copy`).
 """
 
 import gc
-import json
 import logging
 import os
 import shutil
@@ -16,27 +15,9 @@ import pytest
 import tensorflow as tf
 
 from tf_realnvp import workdirs
-from tests.training_helpers import make_workdir
-from tests.training_helpers import tiny_config
+from tests.training_helpers import change_model_config
+from tests.training_helpers import truncate_latest_checkpoint
 from tests.training_helpers import variable_values
-
-
-@pytest.fixture(scope="module")
-def trained_workdir(tmp_path_factory, fashion_dir):
-  """`(workdir, {step: variable_values})`, checkpoints at steps 12 and 20.
-
-  One scale: the tests need a model, not a big one.
-  """
-  workdir = tmp_path_factory.mktemp("workdir")
-  weights = make_workdir(tiny_config(workdir, fashion_dir, num_scales=1),
-                         steps=(12, 20))
-  return str(workdir), weights
-
-
-@pytest.fixture
-def damaged(trained_workdir, tmp_path):
-  """A copy of the trained workdir, to damage."""
-  return str(shutil.copytree(trained_workdir[0], tmp_path / "copy"))
 
 
 # --- load_trained_model -------------------------------------------------------
@@ -72,20 +53,9 @@ def _no_checkpoint(workdir):
   shutil.rmtree(_checkpoints(workdir))
 
 
-def _truncated_checkpoint(workdir):
-  for name in os.listdir(_checkpoints(workdir)):
-    if name.startswith("ckpt-20.data"):
-      with open(os.path.join(_checkpoints(workdir), name), "r+b") as f:
-        f.truncate(100)
-
-
 def _other_architecture(workdir):
   """The same layers, other shapes: TF fails in the middle of the restore."""
-  path = os.path.join(workdir, workdirs.MODEL_CONFIG)
-  with open(path) as f:
-    config = json.load(f)
-  with open(path, "w") as f:
-    json.dump(dict(config, num_filters=8), f)
+  change_model_config(workdir, num_filters=8)
 
 
 def _save_latest(workdir, **objects):
@@ -110,7 +80,7 @@ def _nan_weights(workdir):
     (_no_config, None, "has no model_config.json"),
     (_no_checkpoint, None, "has no checkpoint"),
     (None, "ckpt-99", r"No checkpoint 'ckpt-99'.*available: ckpt-12, ckpt-20"),
-    (_truncated_checkpoint, None, "Cannot restore the model from the "
+    (truncate_latest_checkpoint, None, "Cannot restore the model from the "
      "checkpoint .*ckpt-20"),
     (_other_architecture, None, "Cannot restore the model .*written by "
      "another model"),
@@ -119,12 +89,12 @@ def _nan_weights(workdir):
     (_nan_weights, None, r"ckpt-30 gives no finite value to 1 of the "
      r"model's \d+ variables \(real_nvp/"),
 ])
-def test_load_trained_model_refuses_a_bad_workdir(damaged, damage, checkpoint,
-                                                  message):
+def test_load_trained_model_refuses_a_bad_workdir(workdir_copy, damage,
+                                                  checkpoint, message):
   if damage:
-    damage(damaged)
+    damage(workdir_copy)
   with pytest.raises(ValueError, match=message):
-    workdirs.load_trained_model(damaged, checkpoint)
+    workdirs.load_trained_model(workdir_copy, checkpoint)
 
 
 class _Records(logging.Handler):
@@ -137,16 +107,16 @@ class _Records(logging.Handler):
     self.messages.append(record.getMessage())
 
 
-def test_a_failed_restore_leaves_nothing_for_tf_to_log(damaged):
+def test_a_failed_restore_leaves_nothing_for_tf_to_log(workdir_copy):
   """Unless dropped, the pending restorations of a failed restore make TF
   log a warning per checkpoint value when they are garbage-collected."""
-  _other_architecture(damaged)
+  _other_architecture(workdir_copy)
   records = _Records()
   logger = tf.get_logger()
   logger.addHandler(records)
   try:
     with pytest.raises(ValueError, match="Cannot restore"):
-      workdirs.load_trained_model(damaged)
+      workdirs.load_trained_model(workdir_copy)
     gc.collect()
   finally:
     logger.removeHandler(records)

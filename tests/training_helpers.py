@@ -1,15 +1,20 @@
-"""Shared set-up for training tests: tiny configs, checkpointed workdirs,
-running train.py."""
+"""Shared set-up for training tests: tiny configs, workdirs as training
+leaves them, what train.py prints. (Running train.py: `tests.processes`.)"""
 
+import collections
+import glob
+import json
 import os
 import re
 import time
 
 import tensorflow as tf
 
-from tf_realnvp import training
+from tf_realnvp import io
+from tf_realnvp.training import config as config_lib
+from tf_realnvp.training import loop
+from tf_realnvp import workdirs
 from tests import flow_checks
-from tests.cluster import train_py
 
 TINY = dict(dataset="fashion_mnist", num_scales=2, num_blocks=1, num_filters=4,
             batch_size=16, eval_examples=64, num_samples=4, log_every=5,
@@ -20,7 +25,7 @@ def tiny_config(workdir, data_dir, **overrides):
   """A `TrainConfig` for a model small enough to train in seconds."""
   config = dict(TINY, workdir=str(workdir), data_dir=data_dir)
   config.update(overrides)
-  return training.TrainConfig(**config)
+  return config_lib.TrainConfig(**config)
 
 
 def tiny_flags(workdir, data_dir, **overrides):
@@ -30,33 +35,56 @@ def tiny_flags(workdir, data_dir, **overrides):
   return [f"--{k}={v}" for k, v in values.items() if v is not None]
 
 
-def make_workdir(config, steps=(0,)):
-  """`config.workdir` as training leaves it, without training: a checkpoint
-  of other random weights at each of `steps` (the step is the seed).
+# A workdir made by `make_workdir`: its path and `{step: variable values}`.
+Workdir = collections.namedtuple("Workdir", "path weights")
+
+
+def make_workdir(config, steps=(0,), flags=None):
+  """`config.workdir` as training leaves it, without training: its
+  `model_config.json`, a checkpoint of other random weights at each of
+  `steps` (the step is the seed), and with `flags` (train.py arguments,
+  `--name=value`) the `flags.txt` train.py writes, one flag a line.
 
   Returns:
-    `{step: variable_values(model)}` of each checkpoint.
+    A `Workdir`: the path (`str`) and `{step: variable_values(model)}` of
+    each checkpoint.
   """
-  trainer = training.prepare_trainer(config)
+  trainer = loop.prepare_trainer(config)
   weights = {}
   for step in steps:
     flow_checks.randomize_weights(trainer.model, seed=step)
     trainer.step.assign(step)
     trainer.manager.save(checkpoint_number=step)
     weights[step] = variable_values(trainer.model)
-  return weights
+  if flags is not None:
+    io.write_text(os.path.join(config.workdir, workdirs.FLAGS_FILE),
+                  "".join(f"{flag}\n" for flag in flags))
+  return Workdir(str(config.workdir), weights)
+
+
+def change_model_config(workdir, **changes):
+  """Rewrites `model_config.json` with `changes`: the workdir then holds the
+  checkpoints of another architecture."""
+  path = os.path.join(workdir, workdirs.MODEL_CONFIG)
+  with open(path) as f:
+    config = json.load(f)
+  io.write_text(path, json.dumps(dict(config, **changes)))
+
+
+def truncate_latest_checkpoint(workdir):
+  """Cuts the data files of the workdir's latest checkpoint to 100 bytes."""
+  latest = tf.train.latest_checkpoint(
+      os.path.join(workdir, workdirs.CHECKPOINTS))
+  data_files = glob.glob(f"{latest}.data-*")
+  assert data_files, latest
+  for path in data_files:
+    with open(path, "r+b") as f:
+      f.truncate(100)
 
 
 def variable_values(model):
   """`{variable path: numpy value}` of every variable of `model`."""
   return {v.path: v.numpy() for v in model.variables}
-
-
-def run_train_py(args, timeout=600, env=None):
-  """Runs `train.py` to completion: `(returncode, stdout, stderr)`."""
-  process = train_py(args, env)
-  stdout, stderr = process.communicate(timeout=timeout)
-  return process.returncode, stdout, stderr
 
 
 def snapshot(folder):
@@ -84,7 +112,8 @@ def wait_for_checkpoint(workdir, process, min_step=1, timeout=300):
   """
   deadline = time.time() + timeout
   while time.time() < deadline:
-    latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    latest = tf.train.latest_checkpoint(
+        os.path.join(workdir, workdirs.CHECKPOINTS))
     if latest and int(latest.rsplit("-", 1)[1]) >= min_step:
       return int(latest.rsplit("-", 1)[1])
     assert process.poll() is None, process.communicate()

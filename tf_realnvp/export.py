@@ -7,9 +7,11 @@ path = export.export_saved_model(model, "exports/realnvp", version=step)
 # -> "exports/realnvp/1200", TF Serving's versioned layout.
 ```
 
-The SavedModel is written with `keras.export.ExportArchive` (the TF1 session
-loader that TF Serving and `saved_model_cli run` use cannot run a plain
-`tf.saved_model.save` of Keras 3 layers; see DESIGN.md). Every signature runs
+The SavedModel is written with `keras.export.ExportArchive`: a plain
+`tf.saved_model.save` of a `tf.Module` holding Keras 3 layers loads in TF2,
+but fails in the TF1 session loader that TF Serving and `saved_model_cli run`
+use, while `ExportArchive` (tracked model, endpoints with named
+`tf.TensorSpec`s) passes through both. Every signature runs
 the model in evaluation mode (running batch-norm averages), takes and returns
 named tensors and has a `None` batch dimension:
 
@@ -57,6 +59,9 @@ MAX_NUM_SAMPLES = 1024
 # The endpoints, in the order they are added: `write_out` also registers
 # the first one as `serving_default` (ExportArchive's rule; tested).
 SIGNATURE_NAMES = ("log_prob", "sample", "encode", "decode")
+
+__all__ = ["MAX_NUM_SAMPLES", "SIGNATURE_NAMES", "export_archive",
+           "export_saved_model"]
 
 # Entries of a tensor printed in an error message (a shape has a few).
 _SUMMARIZE = 16
@@ -203,6 +208,32 @@ def _unless_empty(batch_size, compute, outputs):
   return tf.cond(batch_size > 0, compute, lambda: _empty(outputs))
 
 
+def _serve(signature, inputs, checks, batch_size, compute, outputs):
+  """A signature's body: its inputs validated, then `compute` on them.
+
+  Args:
+    signature: the signature's name, for the messages.
+    inputs: `(name, tensor, expected shape, description)` of each input
+      (see `_shape_check`).
+    checks: further `_Check`s on the inputs' values.
+    batch_size: from the valid inputs, the number of results; 0 answers
+      with empty outputs without running the model (`_unless_empty`).
+    compute: from the valid inputs (their static shapes asserted by
+      `EnsureShape`, the second guard), the outputs.
+    outputs: `{name: (dtype, event shape)}` of `compute`'s result.
+  """
+  shape_checks = [_shape_check(signature, name, tensor, expected, text)
+                  for name, tensor, expected, text in inputs]
+
+  def run():
+    valid = [tf.ensure_shape(tensor, expected)
+             for _, tensor, expected, _ in inputs]
+    return _unless_empty(batch_size(*valid), lambda: compute(*valid),
+                         outputs)
+
+  return _validated(shape_checks + list(checks), run, outputs)
+
+
 # --- Endpoints ---------------------------------------------------------------
 
 
@@ -234,15 +265,11 @@ class _Endpoints:
 
   def _on_images(self, signature, images, compute, outputs):
     """`compute(y)` on the bin centres `y = images + 0.5`, validated."""
-    check = _shape_check(signature, "images", images,
-                         [None] + list(self.image_shape), self.images_text)
-
-    def run():
-      valid = tf.ensure_shape(images, (None,) + self.image_shape)
-      y = tf.cast(valid, self.dtype) + tf.constant(0.5, self.dtype)
-      return _unless_empty(tf.shape(y)[0], lambda: compute(y), outputs)
-
-    return _validated([check], run, outputs)
+    return _serve(
+        signature, [("images", images, [None] + list(self.image_shape),
+                     self.images_text)], (),
+        lambda valid: tf.shape(valid)[0],
+        lambda valid: compute(pixels.bin_centres(valid, self.dtype)), outputs)
 
   def log_prob(self, images):
     """`log p(x + 0.5)` and its bits/dim, `[N]` each, of uint8 `images`."""
@@ -269,12 +296,7 @@ class _Endpoints:
 
   def sample(self, num_samples, temperature, seed):
     """`num_samples` uint8 images at `temperature`, reproducible by `seed`."""
-    checks = [
-        _shape_check("sample", "num_samples", num_samples, [],
-                     "an int32 count"),
-        _shape_check("sample", "temperature", temperature, [],
-                     "a float32 number"),
-        _shape_check("sample", "seed", seed, [], "an int32 seed"),
+    ranges = [
         _Check(_all(tf.logical_and(num_samples >= 0,
                                    num_samples <= MAX_NUM_SAMPLES)),
                f"sample: num_samples must be in [0, {MAX_NUM_SAMPLES}]; "
@@ -284,45 +306,36 @@ class _Endpoints:
                "sample: temperature must be a finite number > 0; received",
                temperature),
     ]
-    outputs = {"images": (tf.uint8, self.image_shape)}
 
-    def run():
-      n, t, s = (tf.ensure_shape(x, []) for x in (num_samples, temperature,
-                                                  seed))
+    def compute(n, t, s):
+      samples = self.model.sample(n, tf.cast(t, self.dtype), seed=s)
+      return {"images": pixels.to_uint8(tf.cast(samples, tf.float32))}
 
-      def compute():
-        samples = self.model.sample(n, tf.cast(t, self.dtype), seed=s)
-        return {"images": pixels.to_uint8(tf.cast(samples, tf.float32))}
-
-      return _unless_empty(n, compute, outputs)
-
-    return _validated(checks, run, outputs)
+    return _serve(
+        "sample", [("num_samples", num_samples, [], "an int32 count"),
+                   ("temperature", temperature, [], "a float32 number"),
+                   ("seed", seed, [], "an int32 seed")], ranges,
+        lambda n, t, s: n, compute, {"images": (tf.uint8, self.image_shape)})
 
   def decode(self, latents):
     """uint8 images of float32 `latents`: `decode(encode(x)) == x`."""
     non_finite = tf.reduce_sum(tf.cast(
         tf.logical_not(tf.math.is_finite(tf.reshape(latents, [-1]))),
         tf.int32))
-    checks = [
-        _shape_check("decode", "latents", latents,
-                     [None] + list(self.image_shape),
-                     "N float32 latents of the image shape"),
-        _Check(tf.equal(non_finite, 0),
-               "decode: latents must be finite; non-finite values received:",
-               non_finite),
-    ]
-    outputs = {"images": (tf.uint8, self.image_shape)}
+    finite = _Check(
+        tf.equal(non_finite, 0),
+        "decode: latents must be finite; non-finite values received:",
+        non_finite)
 
-    def run():
-      valid = tf.ensure_shape(latents, (None,) + self.image_shape)
+    def compute(z):
+      y = self.model.decode(tf.cast(z, self.dtype))
+      return {"images": pixels.to_uint8(tf.cast(y, tf.float32))}
 
-      def compute():
-        y = self.model.decode(tf.cast(valid, self.dtype))
-        return {"images": pixels.to_uint8(tf.cast(y, tf.float32))}
-
-      return _unless_empty(tf.shape(valid)[0], compute, outputs)
-
-    return _validated(checks, run, outputs)
+    return _serve(
+        "decode", [("latents", latents, [None] + list(self.image_shape),
+                    "N float32 latents of the image shape")], [finite],
+        lambda z: tf.shape(z)[0], compute,
+        {"images": (tf.uint8, self.image_shape)})
 
 
 def export_archive(model):

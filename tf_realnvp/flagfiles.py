@@ -3,6 +3,8 @@
 
 import os
 
+__all__ = ["CONFIG_DIR", "read_flagfile", "resolve_flagfiles"]
+
 # The repository's flagfiles, one per dataset (absent from a pip install).
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "configs")

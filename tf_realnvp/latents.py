@@ -34,6 +34,9 @@ import math
 import numpy as np
 import tensorflow as tf
 
+__all__ = ["great_circle", "latent_shapes", "manifold", "merge_latents",
+           "quarter_circle", "resample_scales", "split_latents"]
+
 
 def latent_shapes(layout):
   """The event shape `(h, w, c)` of each scale's piece, fine to coarse.

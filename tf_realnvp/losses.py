@@ -4,6 +4,8 @@ import math
 
 import tensorflow as tf
 
+__all__ = ["bits_per_dim", "to_bits_per_dim", "training_loss"]
+
 
 def to_bits_per_dim(log_prob, num_dims):
   """`-log_prob / (num_dims ln 2)`: a log-density in nats of `num_dims`

@@ -15,8 +15,14 @@ from tf_realnvp.layers.batch_norm import BatchNormalization
 from tf_realnvp.layers.resnet import CouplingResNet
 from tf_realnvp.layers.squeeze import Squeeze
 
+__all__ = ["DTYPE_POLICIES", "RealNVP"]
+
 tfb = tfp.bijectors
 tfd = tfp.distributions
+
+# The Keras dtype policies of the s/t networks a `RealNVP` trains with (see
+# `RealNVP(dtype=...)`); the flow itself always computes in float32.
+DTYPE_POLICIES = ("float32", "mixed_bfloat16")
 
 
 @keras.saving.register_keras_serializable(package="tf_realnvp")

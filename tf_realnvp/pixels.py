@@ -9,6 +9,8 @@ convention `-log p(y) / (D ln 2)` is the bits/dim reported everywhere.
 import numpy as np
 import tensorflow as tf
 
+__all__ = ["MAX_PIXEL", "NUM_BINS", "bin_centres", "dequantize", "to_uint8"]
+
 NUM_BINS = 256
 # The largest float32 strictly below 256: the top of `[0, 256)`.
 MAX_PIXEL = float(np.nextafter(np.float32(NUM_BINS), np.float32(0)))
@@ -35,6 +37,19 @@ def dequantize(images, seed):
   # `x + u` can round up to `x + 1` in float32 when `u` is within an ulp of
   # 1: keep every value strictly inside its own bin `[x, x + 1)`.
   return tf.minimum(bins + noise, tf.math.nextafter(bins + 1.0, bins))
+
+
+def bin_centres(images, dtype=tf.float32):
+  """`y = x + 0.5` of uint8 images `x`: the centres of their pixel bins.
+
+  The deterministic dequantisation, for what must not be random: served
+  densities (`tf_realnvp.export`) and figures.
+  """
+  images = tf.convert_to_tensor(images)
+  if images.dtype != tf.uint8:
+    raise ValueError(f"expected uint8 images, received dtype "
+                     f"{images.dtype.name}.")
+  return tf.cast(images, dtype) + tf.constant(0.5, dtype)
 
 
 def to_uint8(pixels):

@@ -21,6 +21,8 @@ import tensorflow as tf
 
 from tf_realnvp.layers.batch_norm import frozen_running_averages
 
+__all__ = ["recompute_gradients"]
+
 
 def recompute_gradients(fn):
   """Wraps `fn(x) -> tuple of Tensors` to recompute it in the backward pass.

@@ -2,6 +2,8 @@
 
 import tensorflow as tf
 
+__all__ = ["stateless_seed"]
+
 _MAX_INT32 = 2**31 - 1
 
 

@@ -1,4 +1,5 @@
-"""A training workdir's files: their names, the trained model and the flags.
+"""A training workdir's files: their names, reading and writing them, and
+the trained model.
 
 ```python
 from tf_realnvp import workdirs
@@ -6,9 +7,19 @@ model, step = workdirs.load_trained_model("runs/fashion_mnist_demo")
 flags = workdirs.read_flags("runs/fashion_mnist_demo")  # {"dataset": ...}
 ```
 
-`tf_realnvp.training` writes the workdir (its docstring lists every file);
-`train.py` writes `FLAGS_FILE`. The file names here are the only spelling of
-them in the library.
+A workdir (`train.py --workdir`) holds:
+
+  flags.txt            the resolved flags (`FLAGS_FILE`, written by train.py)
+  model_config.json    the `RealNVP` arguments (`MODEL_CONFIG`); resuming
+                       with another architecture is refused
+  checkpoints/         `tf.train.CheckpointManager` (model, optimizer, step)
+  metrics.jsonl        one JSON line per evaluation (`METRICS_FILE`)
+  samples/             PNG grids, `step_<step>_t<temperature>.png`
+  tensorboard/         summaries (`train/`, `test/`)
+  figures/             `python -m tf_realnvp.figures`' PNGs and flags
+
+The names here are the only spelling of them in the package; every file is
+written atomically (`tf_realnvp.io`).
 """
 
 import gc
@@ -19,12 +30,51 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from tf_realnvp import io
 from tf_realnvp.model import RealNVP
+
+__all__ = ["CHECKPOINTS", "FIGURES", "FLAGS_FILE", "METRICS_FILE",
+           "MODEL_CONFIG", "SAMPLES", "TENSORBOARD", "append_metrics",
+           "forget_metrics_after", "load_trained_model", "read_flags",
+           "read_model_config", "sample_path", "write_model_config"]
 
 MODEL_CONFIG = "model_config.json"
 CHECKPOINTS = "checkpoints"
 FLAGS_FILE = "flags.txt"
 METRICS_FILE = "metrics.jsonl"
+SAMPLES = "samples"
+TENSORBOARD = "tensorboard"
+FIGURES = "figures"
+
+
+def sample_path(workdir, step, temperature):
+  """`<workdir>/samples/step_<step>_t<temperature>.png`."""
+  return os.path.join(workdir, SAMPLES,
+                      f"step_{int(step):07d}_t{temperature:g}.png")
+
+
+def write_model_config(workdir, config):
+  """Writes the `RealNVP` keyword arguments `config` (a dict) as JSON."""
+  io.write_text(os.path.join(workdir, MODEL_CONFIG),
+                json.dumps(config, indent=2) + "\n")
+
+
+def append_metrics(workdir, record):
+  """Appends `record` (a dict) to `metrics.jsonl` as one JSON line."""
+  with open(os.path.join(workdir, METRICS_FILE), "a") as f:
+    f.write(json.dumps(record) + "\n")
+
+
+def forget_metrics_after(workdir, step):
+  """Drops `metrics.jsonl` lines after `step`: a resumed run redoes them."""
+  path = os.path.join(workdir, METRICS_FILE)
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    lines = [line for line in f if line.strip()]
+  kept = [line for line in lines if json.loads(line)["step"] <= step]
+  if len(kept) != len(lines):
+    io.write_text(path, "".join(kept))
 
 
 def load_trained_model(workdir, checkpoint=None, dtype=None):
@@ -55,12 +105,12 @@ def load_trained_model(workdir, checkpoint=None, dtype=None):
       or does not hold every variable of the model.
   """
   workdir = os.fspath(workdir)
-  config = _read_model_config(workdir)
+  config = read_model_config(workdir)
   try:
     model = RealNVP(**config, dtype=dtype)
   except (TypeError, ValueError) as error:
     raise ValueError(f"{os.path.join(workdir, MODEL_CONFIG)} does not "
-                     f"describe a RealNVP: {_one_line(error)}") from error
+                     f"describe a RealNVP: {io.one_line(error)}") from error
   path = _resolve_checkpoint(workdir, checkpoint)
   # Every float variable starts as NaN, so that one the checkpoint does not
   # set is found below, whatever `tf.train.Checkpoint` tracks (it skips some
@@ -114,9 +164,19 @@ def read_flags(workdir):
   return values
 
 
-def _read_model_config(workdir):
+def read_model_config(workdir, required=True):
+  """The `RealNVP` keyword arguments in `<workdir>/model_config.json`.
+
+  Returns `None` for a workdir without one when not `required`.
+
+  Raises:
+    ValueError: the file is missing (if `required`), unreadable, or not a
+      JSON object.
+  """
   path = os.path.join(workdir, MODEL_CONFIG)
   if not os.path.isfile(path):
+    if not required:
+      return None
     raise ValueError(
         f"{workdir} has no {MODEL_CONFIG}: it is not a tf_realnvp training "
         "workdir (train.py writes the file when it starts).")
@@ -124,7 +184,7 @@ def _read_model_config(workdir):
     with open(path) as f:
       config = json.load(f)
   except (OSError, ValueError) as error:
-    raise ValueError(f"Cannot read {path}: {_one_line(error)}") from error
+    raise ValueError(f"Cannot read {path}: {io.one_line(error)}") from error
   if not isinstance(config, dict):
     raise ValueError(f"{path} must hold a JSON object of RealNVP arguments, "
                      f"found {type(config).__name__}.")
@@ -173,7 +233,7 @@ def _restore(model, path):
   # A damaged or foreign checkpoint surfaces as OpError, ValueError,
   # AssertionError or even IndexError: any of them means it cannot be used.
   except Exception as error:  # pylint: disable=broad-except
-    return None, f"{type(error).__name__}: {_one_line(error)}"
+    return None, f"{type(error).__name__}: {io.one_line(error)}"
 
 
 def _checkpoint_step(path):
@@ -184,8 +244,3 @@ def _checkpoint_step(path):
     return int(reader.get_tensor(key))
   suffix = os.path.basename(path).rpartition("-")[2]
   return int(suffix) if suffix.isdigit() else None
-
-
-def _one_line(error):
-  text = " ".join(str(error).split())
-  return text if len(text) <= 500 else text[:497] + "..."

@@ -16,8 +16,9 @@ import numpy as np
 import tensorflow as tf
 
 from tf_realnvp import data
-from tf_realnvp import strategies
-from tf_realnvp import training
+from tf_realnvp.training import config as config_lib
+from tf_realnvp.training import strategies
+from tf_realnvp.training import trainer as trainer_lib
 from tests.training_helpers import tiny_config
 
 STEPS = 3
@@ -25,7 +26,7 @@ STEPS = 3
 
 def _train(strategy, data_dir, workdir):
   """Returns the trainer, the losses and the first step's global gradient."""
-  trainer = training.Trainer(
+  trainer = trainer_lib.Trainer(
       tiny_config(workdir, data_dir, batch_size=8), strategy)
   iterator = iter(trainer.train_dataset(0))
   first = next(iterator)
@@ -47,7 +48,7 @@ def _replicas_agree(trainer):
 
 def _fit_under(strategy, data_dir):
   with strategy.scope():
-    model = training.build_model(
+    model = config_lib.build_model(
         tiny_config("unused", data_dir), data.dataset_spec(
             "fashion_mnist").image_shape)
     model.compile(optimizer="adam")

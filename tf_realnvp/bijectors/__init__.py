@@ -9,3 +9,7 @@ from tf_realnvp.bijectors.multiscale import multiscale_layout
 from tf_realnvp.bijectors.one_pass import OnePassBijector
 from tf_realnvp.bijectors.preprocessing import PixelLogit
 from tf_realnvp.bijectors.squeeze import Squeeze
+
+__all__ = ["AffineCoupling", "BatchNorm", "CouplingMask", "FactorOut",
+           "OnePassBijector", "PixelLogit", "Squeeze", "multiscale_bijectors",
+           "multiscale_layout"]

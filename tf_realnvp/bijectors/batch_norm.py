@@ -4,6 +4,8 @@ import tensorflow as tf
 
 from tf_realnvp.bijectors.one_pass import OnePassBijector
 
+__all__ = ["BatchNorm"]
+
 
 class BatchNorm(OnePassBijector):
   r"""Wraps a `tf_realnvp.layers.BatchNormalization` layer as a bijector.

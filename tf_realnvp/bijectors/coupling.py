@@ -6,6 +6,9 @@ import tensorflow as tf
 from tf_realnvp.bijectors.one_pass import OnePassBijector
 from tf_realnvp.recompute import recompute_gradients
 
+__all__ = ["AffineCoupling", "CHANNEL", "CHECKERBOARD", "CouplingMask",
+           "MASK_TYPES", "checkerboard"]
+
 CHECKERBOARD = "checkerboard"
 CHANNEL = "channel"
 MASK_TYPES = (CHECKERBOARD, CHANNEL)

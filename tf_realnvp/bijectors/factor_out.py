@@ -4,6 +4,8 @@ import tensorflow as tf
 
 from tf_realnvp.bijectors.one_pass import OnePassBijector
 
+__all__ = ["FactorOut"]
+
 
 class FactorOut(OnePassBijector):
   r"""Applies `bijector` to the last half of the channels only.

@@ -12,6 +12,10 @@ from tf_realnvp.bijectors.coupling import CouplingMask
 from tf_realnvp.bijectors.factor_out import FactorOut
 from tf_realnvp.bijectors.squeeze import Squeeze
 
+__all__ = ["CHANNEL_PARITIES", "CHECKERBOARD_PARITIES", "CouplingSpec",
+           "LAST_SCALE_PARITIES", "ScaleSpec", "couplings",
+           "multiscale_bijectors", "multiscale_layout"]
+
 tfb = tfp.bijectors
 
 CHECKERBOARD_PARITIES = (0, 1, 0)

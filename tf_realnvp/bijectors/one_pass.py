@@ -4,6 +4,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from tensorflow_probability.python.internal import cache_util
 
+__all__ = ["OnePassBijector"]
+
 tfb = tfp.bijectors
 
 

@@ -7,6 +7,8 @@ import tensorflow_probability as tfp
 
 from tf_realnvp.pixels import NUM_BINS
 
+__all__ = ["PixelLogit"]
+
 tfb = tfp.bijectors
 
 

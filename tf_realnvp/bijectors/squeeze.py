@@ -3,6 +3,8 @@
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+__all__ = ["Squeeze"]
+
 tfb = tfp.bijectors
 
 

@@ -6,6 +6,8 @@ import threading
 import keras
 import tensorflow as tf
 
+__all__ = ["BatchNormalization", "frozen_running_averages"]
+
 _AXES = (0, 1, 2)  # NHWC: statistics per channel over batch and space.
 _FROZEN = threading.local()
 
@@ -127,25 +129,34 @@ class BatchNormalization(keras.layers.Layer):
       return (tf.convert_to_tensor(self.moving_mean),
               tf.convert_to_tensor(self.moving_variance))
     mean, variance = self._batch_moments(tf.cast(x, self.variable_dtype))
-    new_mean = self._decayed(self.moving_mean, mean)
-    new_variance = self._decayed(self.moving_variance, variance)
-    if not getattr(_FROZEN, "value", False):
-      self.moving_mean.assign(tf.stop_gradient(new_mean))
-      self.moving_variance.assign(tf.stop_gradient(new_variance))
+    new_mean, new_variance = self._update_running_averages(mean, variance)
     if self.average_in_training:
       return new_mean, new_variance
     return mean, variance
 
-  def _decayed(self, moving, batch):
-    return self.momentum * tf.convert_to_tensor(moving) + (
-        1.0 - self.momentum) * batch
+  def _update_running_averages(self, mean, variance):
+    """`moving <- momentum * moving + (1 - momentum) * batch` for both
+    moments (not inside `frozen_running_averages`); returns the new values."""
+    updated = [self.momentum * tf.convert_to_tensor(moving) +
+               (1.0 - self.momentum) * batch
+               for moving, batch in ((self.moving_mean, mean),
+                                     (self.moving_variance, variance))]
+    if not getattr(_FROZEN, "value", False):
+      self.moving_mean.assign(tf.stop_gradient(updated[0]))
+      self.moving_variance.assign(tf.stop_gradient(updated[1]))
+    return updated
+
+  def _synchronizing(self):
+    """Whether this call all-reduces its batch moments across replicas."""
+    context = tf.distribute.get_replica_context()
+    return (self.synchronized and context is not None and
+            context.num_replicas_in_sync > 1)
 
   def _batch_moments(self, x):
     """Per-channel mean and biased variance of the (global, if synced) batch."""
-    context = tf.distribute.get_replica_context()
-    if (not self.synchronized or context is None or
-        context.num_replicas_in_sync == 1):
+    if not self._synchronizing():
       return tf.nn.moments(x, axes=_AXES)
+    context = tf.distribute.get_replica_context()
     count = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), x.dtype)
     totals = context.all_reduce(tf.distribute.ReduceOp.SUM, [
         tf.reduce_sum(x, axis=_AXES),
@@ -187,10 +198,7 @@ class BatchNormalization(keras.layers.Layer):
       return False
     if not training:
       return True
-    context = tf.distribute.get_replica_context()
-    synced = (self.synchronized and context is not None and
-              context.num_replicas_in_sync > 1)
-    return not (synced or self.average_in_training)
+    return not (self._synchronizing() or self.average_in_training)
 
   def _fused_call(self, inputs, training):
     """`call` with `tf.compat.v1.nn.fused_batch_norm` (several times faster).
@@ -211,12 +219,7 @@ class BatchNormalization(keras.layers.Layer):
     outputs, mean, unbiased = tf.compat.v1.nn.fused_batch_norm(
         inputs, gamma, beta, epsilon=self.epsilon, is_training=True)
     count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:3]), unbiased.dtype)
-    variance = unbiased * (count - 1.0) / count
-    if not getattr(_FROZEN, "value", False):
-      self.moving_mean.assign(
-          tf.stop_gradient(self._decayed(self.moving_mean, mean)))
-      self.moving_variance.assign(
-          tf.stop_gradient(self._decayed(self.moving_variance, variance)))
+    self._update_running_averages(mean, unbiased * (count - 1.0) / count)
     return outputs
 
   def compute_output_shape(self, input_shape):

@@ -6,6 +6,8 @@ import tensorflow as tf
 from tf_realnvp.layers.batch_norm import BatchNormalization
 from tf_realnvp.layers.weight_norm import WeightNormConv2D
 
+__all__ = ["CouplingResNet"]
+
 
 @keras.saving.register_keras_serializable(package="tf_realnvp")
 class CouplingResNet(keras.layers.Layer):

@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+__all__ = ["Squeeze"]
+
 # Order of the four pixels of each 2x2 block, as (row, column) offsets, in the
 # squeezed channel axis. The two halves of the channels are the two colours of
 # a checkerboard, so that factoring out half of the channels after a squeeze

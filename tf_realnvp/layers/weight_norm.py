@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+__all__ = ["WeightNormConv2D"]
+
 
 @keras.saving.register_keras_serializable(package="tf_realnvp")
 class WeightNormConv2D(keras.layers.Layer):

@@ -3,6 +3,8 @@
 import sys
 import time
 
+__all__ = ["ProgressBar", "Throughput", "format_duration"]
+
 
 def format_duration(seconds):
   """`3725.2` -> `"1:02:05"`."""

@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+__all__ = ["FusedAdam"]
+
 
 @keras.saving.register_keras_serializable(package="tf_realnvp")
 class FusedAdam(keras.optimizers.Adam):

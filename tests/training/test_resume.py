@@ -5,7 +5,7 @@ import json
 import re
 import signal
 
-from tests.cluster import train_py
+from tests import processes
 from tests.training_helpers import fingerprint_of
 from tests.training_helpers import tiny_flags
 from tests.training_helpers import wait_for_checkpoint
@@ -20,19 +20,21 @@ def test_kill_9_at_two_points_then_resume_is_bit_identical_and_exports(
   args = {name: tiny_flags(path, fashion_dir, **flags) for name, path in
           runs.items()}
   args["late"].append(f"--export_dir={export_dir}")
-  processes = {name: train_py(args[name]) for name in runs}
+  running = {name: processes.start(processes.train_py(*args[name]))
+             for name in runs}
   killed_after = {}
   for name, min_step in (("early", 5), ("late", 25)):
-    killed_after[name] = wait_for_checkpoint(runs[name], processes[name],
+    killed_after[name] = wait_for_checkpoint(runs[name], running[name],
                                              min_step=min_step)
-    processes[name].send_signal(signal.SIGKILL)
-    processes[name].wait()
+    running[name].send_signal(signal.SIGKILL)
+    running[name].wait()
   fingerprints = {}
   for name in runs:
     if name != "whole":
-      processes[name] = train_py(args[name])
-    stdout, stderr = processes[name].communicate(timeout=600)
-    assert processes[name].returncode == 0, stderr
+      running[name] = processes.start(processes.train_py(*args[name]))
+    finished = processes.finish(running[name])
+    stdout, stderr = finished.stdout, finished.stderr
+    assert finished.returncode == 0, stderr
     if name == "whole":
       assert "Resuming" not in stderr
     else:

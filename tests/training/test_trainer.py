@@ -1,4 +1,5 @@
-"""Tests of tf_realnvp.training on the real Fashion-MNIST (prepared offline)."""
+"""Tests of tf_realnvp/training/trainer.py and loop.py on the real
+Fashion-MNIST (prepared offline)."""
 
 import json
 import os
@@ -7,12 +8,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_realnvp import training
+from tf_realnvp import io
+from tf_realnvp.training import loop
+from tf_realnvp.training import trainer as trainer_lib
+from tf_realnvp import workdirs
 from tests.training_helpers import tiny_config
 
 
 def _read_metrics(workdir):
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+  with open(os.path.join(workdir, workdirs.METRICS_FILE)) as f:
     return [json.loads(line) for line in f]
 
 
@@ -21,9 +25,9 @@ def test_short_run_lowers_test_bits_per_dim_and_writes_its_outputs(
   config = tiny_config(tmp_path, fashion_dir, num_filters=8, batch_size=32,
                        train_steps=40, eval_every=20, checkpoint_every=20,
                        sample_every=40, eval_examples=256)
-  trainer = training.prepare_trainer(config)
+  trainer = loop.prepare_trainer(config)
   initial = trainer.evaluate()
-  result = training.run(trainer)
+  result = loop.run(trainer)
   print(f"test bits/dim {initial:.3f} -> {result['test_bits_per_dim']:.3f}")
   assert result["test_bits_per_dim"] < initial - 0.3
   metrics = _read_metrics(tmp_path)
@@ -31,20 +35,21 @@ def test_short_run_lowers_test_bits_per_dim_and_writes_its_outputs(
   assert metrics[-1] == result
   assert all(m["train_bits_per_dim"] > 0 and m["images_per_sec"] > 0
              for m in metrics)
-  assert sorted(os.listdir(tmp_path / "samples")) == [
+  assert sorted(os.listdir(tmp_path / workdirs.SAMPLES)) == [
       "step_0000040_t0.7.png", "step_0000040_t1.png"]
   grid = tf.io.decode_png(tf.io.read_file(
-      str(tmp_path / "samples" / "step_0000040_t1.png")))
-  assert grid.shape == (2 * 28 + 1, 2 * 28 + 1, 1)  # 4 samples, 2x2.
-  assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith(
-      "ckpt-40")
+      workdirs.sample_path(str(tmp_path), 40, 1.0)))
+  side = 2 * (io.display_scale(28, 28) * 28 + io.GAP) - io.GAP  # 2x2 samples.
+  assert grid.shape == (side, side, 1)
+  assert tf.train.latest_checkpoint(
+      str(tmp_path / workdirs.CHECKPOINTS)).endswith("ckpt-40")
   for split in ("train", "test"):
-    assert os.listdir(tmp_path / "tensorboard" / split)
+    assert os.listdir(tmp_path / workdirs.TENSORBOARD / split)
 
 
 @pytest.fixture
 def trainer(tmp_path, fashion_dir):
-  return training.prepare_trainer(
+  return loop.prepare_trainer(
       tiny_config(tmp_path, fashion_dir, max_nonfinite_steps=3))
 
 
@@ -75,14 +80,14 @@ def test_consecutive_nonfinite_steps_stop_training(trainer):
   poisoned = tf.fill([16, 28, 28, 1], np.nan)
   for _ in range(2):
     trainer.train_step(poisoned)
-  with pytest.raises(training.TrainingDiverged, match="3 consecutive steps"):
+  with pytest.raises(trainer_lib.TrainingDiverged, match="3 consecutive steps"):
     trainer.train_step(poisoned)
   flow = trainer.model.variables
   assert all(np.all(np.isfinite(v)) for v in flow)
 
 
 def test_gradients_are_clipped_to_the_global_norm(tmp_path, fashion_dir):
-  trainer = training.prepare_trainer(
+  trainer = loop.prepare_trainer(
       tiny_config(tmp_path, fashion_dir, grad_clip_norm=1e-3))
   grads, _, finite = trainer._replica_gradients(_batch())
   assert bool(finite)
@@ -91,29 +96,12 @@ def test_gradients_are_clipped_to_the_global_norm(tmp_path, fashion_dir):
 
 def test_restore_refuses_another_architecture_and_changes_nothing(
     tmp_path, fashion_dir):
-  trainer = training.prepare_trainer(tiny_config(tmp_path, fashion_dir))
+  trainer = loop.prepare_trainer(tiny_config(tmp_path, fashion_dir))
   trainer.manager.save(0)
-  with open(tmp_path / "model_config.json") as f:
+  with open(tmp_path / workdirs.MODEL_CONFIG) as f:
     before = f.read()
-  with pytest.raises(training.TrainingError,
+  with pytest.raises(trainer_lib.TrainingError,
                      match="another architecture.*num_filters: 4 in workdir, 8"):
-    training.prepare_trainer(tiny_config(tmp_path, fashion_dir, num_filters=8))
-  with open(tmp_path / "model_config.json") as f:
+    loop.prepare_trainer(tiny_config(tmp_path, fashion_dir, num_filters=8))
+  with open(tmp_path / workdirs.MODEL_CONFIG) as f:
     assert f.read() == before
-
-
-def test_image_grid_tiles_in_a_near_square():
-  images = np.arange(5 * 2 * 3 * 1, dtype=np.uint8).reshape(5, 2, 3, 1)
-  grid = training.image_grid(images)
-  assert grid.shape == (2 * 2 + 1, 3 * 3 + 2, 1)
-  np.testing.assert_array_equal(grid[3:5, 4:7], images[4])
-  assert not grid[2].any() and not grid[:, 3].any()  # The gaps.
-
-
-@pytest.mark.parametrize("field, value", [("batch_size", 0),
-                                          ("train_steps", -1),
-                                          ("learning_rate", 0.0),
-                                          ("num_blocks", -1)])
-def test_config_rejects_non_positive_sizes(field, value, tmp_path):
-  with pytest.raises(ValueError, match=field):
-    training.TrainConfig(workdir=str(tmp_path), **{field: value})

@@ -1,5 +1,6 @@
 """Scale-out: MirroredStrategy, `model.fit` with Keras callbacks, strategy
-errors (multi-worker runs: test_multi_worker.py; kill -9: test_resume.py).
+errors (tf_realnvp/training/strategies.py; multi-worker runs:
+test_multi_worker.py; kill -9: test_resume.py).
 
 Multi-device runs need the CPU split into logical devices before TensorFlow
 runs any op, so that one runs a script of `tests/scripts` in a subprocess.
@@ -8,30 +9,26 @@ runs any op, so that one runs a script of `tests/scripts` in a subprocess.
 import json
 import os
 import socket
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 
 from tf_realnvp import data
-from tf_realnvp import strategies
-from tf_realnvp import training
-from tests.cluster import REPO
+from tf_realnvp.training import config as config_lib
+from tf_realnvp.training import strategies
+from tests import processes
 from tests.cluster import free_ports
 from tests.cluster import tf_config
-from tests.training_helpers import run_train_py
 from tests.training_helpers import snapshot
 from tests.training_helpers import tiny_config
 from tests.training_helpers import tiny_flags
 
 
 def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path, fashion_dir):
-  result = subprocess.run(
-      [sys.executable, "-m", "tests.scripts.mirrored_equivalence", fashion_dir,
-       str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=600,
-      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), check=True)
+  result = processes.run(processes.python_module(
+      "tests.scripts.mirrored_equivalence", fashion_dir, tmp_path))
+  assert result.returncode == 0, result.stderr
   report = json.loads(result.stdout.strip().splitlines()[-1])
   assert report["replicas"] == 2
   np.testing.assert_allclose(report["mirrored_losses"],
@@ -48,7 +45,7 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path, fashion_dir):
 def test_keras_fit_lowers_test_bits_per_dim_and_callbacks_write(
     tmp_path, fashion_dir):
   config = tiny_config(tmp_path, fashion_dir, num_filters=8, batch_size=32)
-  model = training.build_model(config, (28, 28, 1))
+  model = config_lib.build_model(config, (28, 28, 1))
   model.compile(optimizer=keras.optimizers.Adam(1e-3, global_clipnorm=100.0))
   train = data.train_dataset("fashion_mnist", 32, seed=0,
                              data_dir=fashion_dir)
@@ -75,7 +72,7 @@ def test_keras_fit_lowers_test_bits_per_dim_and_callbacks_write(
   assert os.listdir(tmp_path / "tensorboard" / "train")
   assert os.listdir(tmp_path / "backup")
   # The fit model is the same flow: its weights load into a fresh one.
-  clone = training.build_model(config, (28, 28, 1))
+  clone = config_lib.build_model(config, (28, 28, 1))
   clone.load_weights(str(tmp_path / "best.weights.h5"))
   y = next(iter(test))[:4]
   assert np.all(np.isfinite(clone.log_prob(y)))
@@ -134,9 +131,10 @@ def test_unknown_mirrored_device_is_named():
 
 def test_strategy_error_from_the_command_line(tmp_path, fashion_dir):
   workdir = tmp_path / "run"
-  code, _, stderr = run_train_py(
-      tiny_flags(workdir, fashion_dir, strategy="multi_worker"),
+  result = processes.run(
+      processes.train_py(*tiny_flags(workdir, fashion_dir,
+                                     strategy="multi_worker")),
       env={"TF_CONFIG": "{oops"})
-  assert code == 1
-  assert "train.py: error: TF_CONFIG is not valid JSON" in stderr
+  assert result.returncode == 1
+  assert "train.py: error: TF_CONFIG is not valid JSON" in result.stderr
   assert not workdir.exists() or not snapshot(workdir)

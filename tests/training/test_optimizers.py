@@ -1,11 +1,12 @@
-"""FusedAdam: Keras's Adam updates and checkpoints, from fused kernels."""
+"""FusedAdam (tf_realnvp/training/optimizers.py): Keras's Adam updates and
+checkpoints, from fused kernels."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_realnvp.optimizers import FusedAdam
+from tf_realnvp.training import FusedAdam
 from tests import flow_checks
 
 SHAPES = [(3, 3, 2, 4), (4,), ()]

@@ -42,6 +42,11 @@ import tensorflow as tf
 from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
 from tensorflow.python.eager import context
 
+from tf_realnvp import io
+
+__all__ = ["STRATEGIES", "StrategyError", "logical_cpus", "make_strategy",
+           "parse_tf_config"]
+
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 DEFAULT_TIMEOUT_SECONDS = 120
 
@@ -187,7 +192,8 @@ def _wait_for_workers(cluster, task, timeout_seconds):
   others = [a for jobs in cluster.values() for a in jobs if a != me]
   deadline = time.monotonic() + timeout_seconds
   while True:
-    missing = [a for a in others if not _accepts_connections(a)]
+    missing = [a for a in others
+               if io.connection_error(*a.rsplit(":", 1), timeout=1)]
     if not missing:
       return
     if time.monotonic() > deadline:
@@ -196,15 +202,6 @@ def _wait_for_workers(cluster, task, timeout_seconds):
           f"{timeout_seconds} s: start the same command on every host of "
           "TF_CONFIG, each with its own task index.")
     time.sleep(0.5)
-
-
-def _accepts_connections(address):
-  host, _, port = address.rpartition(":")
-  try:
-    socket.create_connection((host, int(port)), timeout=1).close()
-    return True
-  except OSError:
-    return False
 
 
 def _configure_coordination_service(cluster, timeout_seconds):
@@ -283,11 +280,9 @@ def _probe(host, port, timeout_seconds, address):
   """Raises `StrategyError` unless `host:port` accepts a gRPC channel."""
   if not host or not port:
     raise StrategyError(f"--tpu {address!r} is not grpc://host:port.")
-  try:
-    socket.create_connection((host, port),
-                             timeout=min(timeout_seconds, 10)).close()
-  except OSError as error:
-    raise StrategyError(f"No TPU at {address}: {error}.") from None
+  error = io.connection_error(host, port, min(timeout_seconds, 10))
+  if error:
+    raise StrategyError(f"No TPU at {address}: {error}.")
   channel = grpc.insecure_channel(f"{host}:{port}")
   try:
     grpc.channel_ready_future(channel).result(timeout=timeout_seconds)

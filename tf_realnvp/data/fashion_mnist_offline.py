@@ -25,6 +25,9 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
+__all__ = ["DEBIAN_DIR", "NAME", "SOURCE_DIR_ENV", "available", "read_idx",
+           "read_split", "source_dir", "store"]
+
 SOURCE_DIR_ENV = "TF_REALNVP_FASHION_MNIST_DIR"
 DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
 NAME = "fashion_mnist"

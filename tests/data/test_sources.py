@@ -1,0 +1,79 @@
+"""Tests of tf_realnvp/data/sources.py: folders of images (and their
+preprocessing), datasets that are not prepared."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_realnvp import data
+from tests import images
+
+
+def test_folder_files_are_the_images_below_the_folder_sorted(tmp_path):
+  written = images.write_images(tmp_path, ["b/2.png", "a.jpg", "c/d/1.png"])
+  (tmp_path / "notes.txt").write_text("not an image")
+  assert data.folder_files(str(tmp_path)) == written
+
+
+def test_folder_dataset_splits_crops_and_resizes(image_folder):
+  spec = data.dataset_spec(image_folder, image_size=8)
+  train, test = (list(data.load_images(image_folder, split, image_size=8)
+                      .as_numpy_iterator())
+                 for split in (spec.train_split, spec.test_split))
+  assert (len(train), len(test)) == (10, 2)  # files 0 and 10 of 12 are test
+  assert all(x.shape == (8, 8, 3) and x.dtype == np.uint8
+             for x in train + test)
+  # The first file, a solid colour, stays that colour through crop + resize.
+  np.testing.assert_array_equal(test[0], np.broadcast_to(images.SOLID_COLOUR,
+                                                         (8, 8, 3)))
+  greys = [x for x in train if np.all(x[..., 0] == x[..., 1])]
+  assert len(greys) == 3  # the grey PNGs decode to 3 equal channels
+  batch = next(iter(data.train_dataset(image_folder, 5, seed=0,
+                                       image_size=8)))
+  assert batch.shape == (5, 8, 8, 3) and batch.dtype == tf.float32
+
+
+# Each returns (the folder, the path the error must name).
+def _corrupt_file(folder):
+  """One good PNG and one corrupt JPEG."""
+  images.write_images(folder, ["good.png"])
+  return folder, images.write_broken_image(os.path.join(folder, "broken.jpg"))
+
+
+def _empty_folder(folder):
+  """Only a non-image file."""
+  with open(os.path.join(folder, "notes.txt"), "w") as f:
+    f.write("no images here")
+  return folder, folder
+
+
+def _missing_folder(folder):
+  missing = os.path.join(folder, "does-not-exist")
+  return missing, missing
+
+
+def _single_image(folder):
+  """Too few images for both a train and a test split."""
+  images.write_images(folder, ["only.png"])
+  return folder, folder
+
+
+@pytest.mark.parametrize("make, message", [
+    (_corrupt_file, "Cannot read image file"),
+    (_empty_folder, "holds no"),
+    (_missing_folder, "does not exist"),
+    (_single_image, "too few"),
+])
+def test_bad_image_folders_are_value_errors_naming_the_path(
+    tmp_path, make, message):
+  folder, named = make(str(tmp_path))
+  with pytest.raises(ValueError, match=message) as error:
+    data.train_dataset(data.FOLDER_PREFIX + folder, 2, seed=0)
+  assert named in str(error.value)
+
+
+def test_pipelines_refuse_a_dataset_that_is_not_prepared(tmp_path):
+  with pytest.raises(data.DatasetUnavailableError, match="prepare"):
+    data.train_dataset("cifar10", 8, seed=0, data_dir=str(tmp_path))

@@ -1,0 +1,43 @@
+"""Datasets for Real NVP: TFDS datasets and image folders as dequantised
+pixels, deterministic and resumable.
+
+```python
+from tf_realnvp import data
+data.prepare("fashion_mnist")                       # once; offline from Debian
+train = data.train_dataset("fashion_mnist", 64, seed=0)   # float32 [64, 28, 28, 1]
+test = data.eval_dataset("fashion_mnist", 256)            # one pass, fixed noise
+```
+
+- `registry`: the datasets by name (`dataset_spec`, `known_names`), their
+  image shapes, flips and splits;
+- `preprocessing`: crops and resizes to the model's image shape;
+- `sources`: a split's encoded examples (TFDS or a folder of images);
+- `pipelines`: the training stream and evaluation passes (`train_dataset`,
+  `eval_dataset`, `load_images`), every random choice keyed on the seed and
+  the example's position;
+- `download`: `prepare`, making a dataset available, or failing at once with what to do;
+- `fashion_mnist_offline`: Fashion-MNIST from Debian's package, no network.
+"""
+
+from tf_realnvp.data.pipelines import DEFAULT_SHUFFLE_BUFFER
+from tf_realnvp.data.pipelines import eval_dataset
+from tf_realnvp.data.pipelines import load_images
+from tf_realnvp.data.pipelines import train_dataset
+from tf_realnvp.data.download import prepare
+from tf_realnvp.data.download import unreachable_endpoints
+from tf_realnvp.data.preprocessing import resize_short_side
+from tf_realnvp.data.preprocessing import resize_uint8
+from tf_realnvp.data.registry import DEFAULT_NAME
+from tf_realnvp.data.registry import DatasetSpec
+from tf_realnvp.data.registry import FOLDER_PREFIX
+from tf_realnvp.data.registry import dataset_spec
+from tf_realnvp.data.registry import known_names
+from tf_realnvp.data.registry import lsun_categories
+from tf_realnvp.data.sources import DatasetUnavailableError
+from tf_realnvp.data.sources import folder_files
+
+__all__ = ["DEFAULT_NAME", "DEFAULT_SHUFFLE_BUFFER", "DatasetSpec",
+           "DatasetUnavailableError", "FOLDER_PREFIX", "dataset_spec",
+           "eval_dataset", "folder_files", "known_names", "load_images",
+           "lsun_categories", "prepare", "resize_short_side", "resize_uint8",
+           "train_dataset", "unreachable_endpoints"]

@@ -1,0 +1,120 @@
+"""What a training job is: `TrainConfig`, and the model it describes.
+
+`train.py` fills a `TrainConfig` from its flags and registers the same
+`CONSTRAINTS` as flag validators, so that a bad flag is refused before anything starts and a bad
+`TrainConfig` from Python code is refused the same way.
+"""
+
+import dataclasses
+
+from tf_realnvp import data
+from tf_realnvp.model import DTYPE_POLICIES
+from tf_realnvp.model import RealNVP
+
+__all__ = ["ARCHITECTURE_KEYS", "CONSTRAINTS", "TrainConfig", "architecture",
+           "build_model", "requirement", "valid"]
+
+# The parts of `RealNVP.get_config()` that give the variables their meaning:
+# a workdir refuses to resume with others (see `workdirs.MODEL_CONFIG`).
+ARCHITECTURE_KEYS = ("image_shape", "num_scales", "num_blocks", "num_filters",
+                     "alpha", "coupling_batch_norm")
+
+POSITIVE_INTS = ("train_steps", "batch_size", "num_scales", "num_filters",
+                 "eval_every", "checkpoint_every", "sample_every",
+                 "num_samples", "log_every", "max_nonfinite_steps",
+                 "shuffle_buffer", "max_checkpoints")
+NON_NEGATIVE_INTS = ("num_blocks", "eval_examples")
+POSITIVE_FLOATS = ("learning_rate", "grad_clip_norm", "temperature")
+# (fields, minimum): ints `>= minimum`, or numbers `> 0` for `None`.
+CONSTRAINTS = ((POSITIVE_INTS, 1), (NON_NEGATIVE_INTS, 0),
+               (POSITIVE_FLOATS, None))
+
+
+@dataclasses.dataclass
+class TrainConfig:
+  """Everything a training job needs; `train.py` fills it from flags."""
+  workdir: str
+  dataset: str = data.DEFAULT_NAME
+  data_dir: str = None
+  image_size: int = None
+  train_steps: int = 1000
+  batch_size: int = 64
+  learning_rate: float = 1e-3
+  num_scales: int = 2
+  num_blocks: int = 4
+  num_filters: int = 32
+  l2_scale: float = 5e-5
+  batch_norm_momentum: float = 0.95
+  average_in_training: bool = False
+  coupling_batch_norm: bool = True
+  synchronized_batch_norm: bool = True
+  recompute_gradients: bool = False
+  dtype_policy: str = "float32"
+  grad_clip_norm: float = 100.0
+  max_nonfinite_steps: int = 10
+  eval_every: int = 500
+  eval_examples: int = 0  # 0: the whole test split.
+  checkpoint_every: int = 500
+  sample_every: int = 500
+  num_samples: int = 64
+  temperature: float = 0.7
+  log_every: int = 10
+  seed: int = 0
+  shuffle_buffer: int = data.DEFAULT_SHUFFLE_BUFFER
+  max_checkpoints: int = 3
+
+  def __post_init__(self):
+    for names, minimum in CONSTRAINTS:
+      for name in names:
+        value = getattr(self, name)
+        if not valid(value, minimum):
+          raise ValueError(f"{name} must be {requirement(minimum)}, "
+                           f"received {value!r}.")
+    if not self.workdir:
+      raise ValueError("workdir is required.")
+    if self.dtype_policy not in DTYPE_POLICIES:
+      raise ValueError(
+          f"dtype_policy must be one of {DTYPE_POLICIES}, received "
+          f"{self.dtype_policy!r}. (mixed_float16 would need loss scaling, "
+          "which this training loop does not do; mixed_bfloat16 has "
+          "float32's range and needs none.)")
+
+
+def valid(value, minimum):
+  """Whether `value` is an int `>= minimum`, or (`minimum=None`) a number
+  `> 0`."""
+  if value is None:
+    return False
+  if minimum is None:
+    return value > 0
+  return int(value) == value and value >= minimum
+
+
+def requirement(minimum):
+  """How a constraint of `valid` reads in a message."""
+  if minimum is None:
+    return "positive"
+  return "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+
+
+def build_model(config, image_shape):
+  """The `RealNVP` described by `config` for images of `image_shape`."""
+  return RealNVP(
+      image_shape,
+      num_scales=config.num_scales,
+      num_blocks=config.num_blocks,
+      num_filters=config.num_filters,
+      l2_scale=config.l2_scale,
+      batch_norm_momentum=config.batch_norm_momentum,
+      average_in_training=config.average_in_training,
+      coupling_batch_norm=config.coupling_batch_norm,
+      synchronized_batch_norm=config.synchronized_batch_norm,
+      recompute_gradients=config.recompute_gradients,
+      dtype=config.dtype_policy)
+
+
+def architecture(model):
+  """The `ARCHITECTURE_KEYS` of `model.get_config()`, JSON-ready."""
+  config = model.get_config()
+  return {key: list(config[key]) if key == "image_shape" else config[key]
+          for key in ARCHITECTURE_KEYS}

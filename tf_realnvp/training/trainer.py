@@ -1,0 +1,318 @@
+"""`Trainer`: the model, optimizer, checkpoints and compiled steps of one
+training job, under any `tf.distribute.Strategy`.
+
+Loss: the mean negative log-likelihood in bits/dim of the dequantised batch,
+`-log p(y) / (D ln 2)` (exactly `RealNVP.bits_per_dim`), plus the L2 penalty
+on the weight-norm scales (`model.losses`). Per replica the loss is scaled
+with `tf.nn.compute_average_loss(..., global_batch_size)`, as Keras 3 sums
+gradients across replicas.
+
+Guard: the gradients are clipped by their global norm (computed on the
+gradient of the global batch) and a step whose loss or gradient norm is not
+finite is skipped (no variable changes, not even the optimizer's step count)
+and counted; after `max_nonfinite_steps` such steps in a row training stops
+with `TrainingDiverged`, before anything is written. A checkpoint therefore
+never holds non-finite weights.
+"""
+
+import hashlib
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_realnvp import data
+from tf_realnvp import io
+from tf_realnvp import losses
+from tf_realnvp import pixels
+from tf_realnvp import workdirs
+from tf_realnvp.training import config as config_lib
+from tf_realnvp.training.optimizers import FusedAdam
+
+__all__ = ["Trainer", "TrainingDiverged", "TrainingError", "fingerprint",
+           "is_chief"]
+
+
+class TrainingError(RuntimeError):
+  """Training cannot start or continue; the message says why and what to do."""
+
+
+class TrainingDiverged(TrainingError):
+  """Too many consecutive steps had a non-finite loss or gradient."""
+
+
+class Trainer:
+  """Owns the model, optimizer, checkpoint and compiled steps of one job.
+
+  Args:
+    config: a `TrainConfig`.
+    strategy: a `tf.distribute.Strategy`; the default strategy if `None`.
+  """
+
+  def __init__(self, config, strategy=None):
+    self.config = config
+    self.strategy = strategy or tf.distribute.get_strategy()
+    self.spec = data.dataset_spec(config.dataset, config.image_size)
+    self.workdir = config.workdir
+    replicas = self.strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+      raise ValueError(
+          f"batch_size {config.batch_size} (the global batch) is not divisible "
+          f"by the {replicas} replicas of the strategy.")
+    self.is_chief = is_chief(self.strategy)
+    # The initial weights follow from the seed, so that a run restarted
+    # before its first checkpoint starts from the same point.
+    keras.utils.set_random_seed(config.seed)
+    with self.strategy.scope():
+      self.model = config_lib.build_model(config, self.spec.image_shape)
+      # Keras's Adam, one fused kernel per variable (see FusedAdam).
+      self.optimizer = FusedAdam(config.learning_rate)
+      # Built in the scope, or the first `strategy.run` fails with "You must
+      # feed a value for placeholder ... cond".
+      self.optimizer.build(self.model.trainable_variables)
+      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    self.checkpoint = tf.train.Checkpoint(
+        model=self.model, optimizer=self.optimizer, step=self.step)
+    # Every worker restores from the chief's directory; only the chief saves
+    # there, the others save (as they must, for the collective ops) into a
+    # temporary directory, removed by `close` (and, if the worker was killed,
+    # by its next start).
+    self.manager = tf.train.CheckpointManager(
+        self.checkpoint, os.path.join(self.workdir, workdirs.CHECKPOINTS),
+        max_to_keep=config.max_checkpoints)
+    self._scratch = None if self.is_chief else _worker_scratch(
+        self.strategy, self.workdir)
+    self.save_manager = self.manager if self.is_chief else (
+        tf.train.CheckpointManager(self.checkpoint, self._scratch,
+                                   max_to_keep=1))
+    self.nonfinite_steps = 0
+    self.consecutive_nonfinite = 0
+    self.start_step = 0
+    self._train_step = tf.function(self._distributed_train_step, autograph=False)
+    self._eval_step = tf.function(self._distributed_eval_step, autograph=False)
+
+  def close(self):
+    """Removes a non-chief worker's temporary checkpoint directory."""
+    if self._scratch:
+      shutil.rmtree(self._scratch, ignore_errors=True)
+      self._scratch = None
+
+  @property
+  def global_batch_size(self):
+    return self.config.batch_size
+
+  # --- Restoring ------------------------------------------------------------
+
+  def restore_or_initialize(self):
+    """Resumes from the latest checkpoint in `workdir`, if there is one.
+
+    Refuses (without writing anything) a workdir whose model has another
+    architecture, and a checkpoint that cannot be read.
+
+    Returns:
+      The step training resumes from (0 for a new workdir).
+    """
+    expected = config_lib.architecture(self.model)
+    found = workdirs.read_model_config(self.workdir, required=False)
+    if found is not None and found != expected:
+      differences = ", ".join(
+          f"{k}: {found.get(k)!r} in workdir, {expected[k]!r} requested"
+          for k in expected if found.get(k) != expected[k])
+      raise TrainingError(
+          f"{self.workdir} holds a model of another architecture "
+          f"({differences}). Use a new --workdir, or the flags it was "
+          f"trained with (its {workdirs.FLAGS_FILE}).")
+    latest = self.manager.latest_checkpoint
+    if latest is None:
+      if self.is_chief and found is None:
+        workdirs.write_model_config(self.workdir, expected)
+      return 0
+    try:
+      self.checkpoint.restore(latest).assert_existing_objects_matched()
+    # A damaged file surfaces as OpError, ValueError, AssertionError, or even
+    # IndexError ("Read less bytes than requested"): any failure here means
+    # the checkpoint cannot be used.
+    except Exception as error:  # pylint: disable=broad-except
+      raise TrainingError(
+          f"Cannot restore the checkpoint {latest} in {self.workdir}: "
+          f"{type(error).__name__}: {io.one_line(error)}. The checkpoint is "
+          "corrupt or was written by another model. Nothing was changed; "
+          "move the bad checkpoint files away (training then resumes from "
+          f"the previous one, listed in {workdirs.CHECKPOINTS}/checkpoint) or "
+          "use a new --workdir.") from error
+    return int(self.step.numpy())
+
+  # --- Compiled steps -------------------------------------------------------
+
+  def _replica_gradients(self, y):
+    """Per replica: loss scaled for the global batch, global-batch gradients."""
+    variables = self.model.trainable_variables
+    with tf.GradientTape() as tape:
+      loss, per_example = losses.training_loss(self.model, y,
+                                               self.global_batch_size)
+    grads = tape.gradient(loss, variables)
+    context = tf.distribute.get_replica_context()
+    # The global norm must be the norm of the global-batch gradient.
+    total_grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+    total_loss = context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                    tf.reduce_sum(per_example))
+    _, norm = tf.clip_by_global_norm(total_grads, self.config.grad_clip_norm)
+    finite = tf.math.logical_and(tf.math.is_finite(norm),
+                                 tf.math.is_finite(total_loss))
+    # Keras 3 sums the gradients across replicas: pass each replica's share
+    # of the clipped global gradient.
+    factor = tf.minimum(1.0, self.config.grad_clip_norm / norm) / tf.cast(
+        context.num_replicas_in_sync, norm.dtype)
+    return [g * factor for g in total_grads], total_loss, finite
+
+  def _apply(self, grads):
+    self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+
+  def _distributed_train_step(self, batch):
+    """One step on a distributed batch; returns `(sum of bits/dim, finite)`.
+
+    The step counter counts batches, skipped or not, so that the data
+    position follows from it on resume.
+    """
+    running_stats = self.model.non_trainable_variables
+    saved_stats = [tf.identity(v) for v in running_stats]
+    grads, total_loss, finite = self.strategy.run(
+        self._replica_gradients, args=(batch,))
+    total_loss = self.strategy.experimental_local_results(total_loss)[0]
+    finite = self.strategy.experimental_local_results(finite)[0]
+
+    def restore_running_stats():
+      # The forward pass already updated the batch-norm running averages.
+      for variable, saved in zip(running_stats, saved_stats):
+        variable.assign(saved)
+
+    # A cross-replica `tf.cond` around `strategy.run`: a merge_call (the
+    # optimizer's) is not allowed inside a replica-context cond.
+    tf.cond(finite, lambda: self.strategy.run(self._apply, args=(grads,)),
+            restore_running_stats)
+    self.step.assign_add(1)
+    return total_loss, finite
+
+  def _replica_eval(self, y):
+    per_example = losses.bits_per_dim(self.model, y, training=False)
+    return tf.reduce_sum(per_example), tf.cast(tf.size(per_example), tf.float32)
+
+  def _distributed_eval_step(self, batch):
+    total, count = self.strategy.run(self._replica_eval, args=(batch,))
+    return (self.strategy.reduce(tf.distribute.ReduceOp.SUM, total, axis=None),
+            self.strategy.reduce(tf.distribute.ReduceOp.SUM, count, axis=None))
+
+  # --- Public operations ----------------------------------------------------
+
+  def train_dataset(self, start_step):
+    """The distributed training stream from `start_step` on.
+
+    Each input pipeline keeps its consecutive part of every global batch
+    (`data.train_dataset(num_shards=...)`), so the replicas of a step see
+    together exactly the global batch a single device would.
+    """
+    config = self.config
+
+    def dataset_fn(context):
+      return data.train_dataset(
+          config.dataset, config.batch_size, config.seed,
+          data_dir=config.data_dir, image_size=config.image_size,
+          start_step=start_step, shuffle_buffer=config.shuffle_buffer,
+          num_shards=context.num_input_pipelines,
+          shard_index=context.input_pipeline_id,
+          output_batch_size=context.get_per_replica_batch_size(
+              config.batch_size))
+
+    return self.strategy.distribute_datasets_from_function(dataset_fn)
+
+  def train_step(self, batch):
+    """Runs one guarded step; returns the batch's mean bits/dim (or NaN).
+
+    Raises:
+      TrainingDiverged: after `max_nonfinite_steps` skipped steps in a row.
+    """
+    total_loss, finite = self._train_step(batch)
+    if bool(finite):
+      self.consecutive_nonfinite = 0
+      return float(total_loss) / self.global_batch_size
+    self.nonfinite_steps += 1
+    self.consecutive_nonfinite += 1
+    if self.consecutive_nonfinite >= self.config.max_nonfinite_steps:
+      raise TrainingDiverged(
+          f"{self.consecutive_nonfinite} consecutive steps had a non-finite "
+          f"loss or gradient (step {int(self.step.numpy())}; "
+          f"{self.nonfinite_steps} skipped in this run). Training stopped; "
+          "the last checkpoint holds the last finite weights. Check the data "
+          "for NaN or out-of-range pixels, or lower --learning_rate.")
+    return float("nan")
+
+  def evaluate(self):
+    """Test-split bits/dim in evaluation mode (running batch-norm averages)."""
+    dataset = data.eval_dataset(
+        self.config.dataset, self.global_batch_size,
+        data_dir=self.config.data_dir, image_size=self.config.image_size,
+        seed=self.config.seed, max_examples=self.config.eval_examples or None)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA)
+    total, count = 0.0, 0.0
+    for batch in self.strategy.experimental_distribute_dataset(
+        dataset.with_options(options)):
+      batch_total, batch_count = self._eval_step(batch)
+      total += float(batch_total)
+      count += float(batch_count)
+    if not count:
+      raise TrainingError(f"The test split of {self.config.dataset} is empty.")
+    return total / count
+
+  def sample_grid(self, temperature):
+    """A uint8 grid image (`tf_realnvp.io.image_grid`) of `num_samples`
+    samples at `temperature`."""
+    samples = self.model.sample(self.config.num_samples, temperature,
+                                seed=self.config.seed)
+    return io.image_grid(io.square_tiles(pixels.to_uint8(samples).numpy()))
+
+
+def fingerprint(model, strategy=None):
+  """A SHA-256 of every weight's bytes, in order: equal iff bit-identical.
+
+  Reads this process's first replica of each variable (no communication:
+  under `multi_worker`, reading a running average across replicas is a
+  collective operation).
+  """
+  strategy = strategy or tf.distribute.get_strategy()
+  digest = hashlib.sha256()
+  for weight in model.weights:
+    local = strategy.experimental_local_results(weight.value)[0]
+    digest.update(np.ascontiguousarray(local.numpy()).tobytes())
+  return digest.hexdigest()
+
+
+def is_chief(strategy):
+  """Whether this process writes the job's outputs (worker 0, or `chief`)."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.task_type:
+    return True
+  if resolver.task_type == "chief":
+    return True
+  return (resolver.task_type == "worker" and resolver.task_id == 0 and
+          "chief" not in resolver.cluster_spec().as_dict())
+
+
+def _worker_scratch(strategy, workdir):
+  """A non-chief worker's empty checkpoint directory under the temp dir.
+
+  Named after the task and the workdir, so that a restarted worker replaces
+  what a killed one left behind instead of adding to it.
+  """
+  resolver = strategy.cluster_resolver
+  digest = hashlib.sha256(os.path.abspath(workdir).encode()).hexdigest()[:16]
+  path = os.path.join(
+      tempfile.gettempdir(),
+      f"tf_realnvp_worker_{resolver.task_type}{resolver.task_id}_{digest}")
+  shutil.rmtree(path, ignore_errors=True)
+  os.makedirs(path)
+  return path
