@@ -6,6 +6,8 @@ randomised first (`randomize_weights`): a freshly built coupling is the
 identity, against which any round trip or log-det test would be vacuous.
 """
 
+import math
+
 import numpy as np
 import tensorflow as tf
 
@@ -98,11 +100,12 @@ def tiny_model(seed=0, **overrides):
   return model
 
 
-def coupling_network(mask, seed=0, cls=None):
-  """A randomised float64 s/t network fitting a `CouplingMask`."""
+def coupling_network(mask, seed=0, cls=None, condition_dim=0):
+  """A randomised float64 s/t network fitting a `CouplingMask` (taking
+  conditions `[N, condition_dim]` if `condition_dim > 0`)."""
   cls = cls or tf_realnvp.layers.CouplingResNet
   network = cls(output_channels=mask.transformed_channels, num_filters=4,
-                num_blocks=1, dtype="float64")
+                num_blocks=1, condition_dim=condition_dim, dtype="float64")
   height, width, _ = mask.event_shape
   network.build((None, height, width, mask.network_input_channels))
   randomize_weights(network, seed)
@@ -117,3 +120,10 @@ def standard_normal(shape, seed=0):
 def uniform_pixels(shape, seed=0, dtype=np.float64):
   """Dequantised-looking pixels in `[0, 256)`, as a numpy array."""
   return np.random.default_rng(seed).uniform(0, 256, shape).astype(dtype)
+
+
+def base_log_prob(z):
+  """Independent standard-normal log-density of `z` `[N, ...]`, summed over
+  everything but the first axis: `[N]`."""
+  z = np.asarray(z).reshape(len(z), -1)
+  return np.sum(-0.5 * z**2 - 0.5 * math.log(2 * math.pi), axis=1)

@@ -8,9 +8,9 @@ import tf_realnvp
 from tests import flow_checks
 
 
-def _loss_and_gradients(model, y):
+def _loss_and_gradients(model, y, labels=None):
   with tf.GradientTape() as tape:
-    loss = -tf.reduce_mean(model.log_prob(y, training=True))
+    loss = -tf.reduce_mean(model.log_prob(y, labels, training=True))
   return loss, tape.gradient(loss, model.trainable_variables)
 
 
@@ -18,17 +18,21 @@ def _running_averages(model):
   return [v.numpy() for v in model.non_trainable_variables]
 
 
-@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "tf_function"])
-def test_recomputed_gradients_equal_standard_backprop(compiled):
-  standard = flow_checks.tiny_model(seed=5, dtype="float32")
+@pytest.mark.parametrize("compiled, num_classes", [
+    (False, None), (True, None), (False, 3)],
+                         ids=["eager", "tf_function", "conditional"])
+def test_recomputed_gradients_equal_standard_backprop(compiled, num_classes):
+  standard = flow_checks.tiny_model(seed=5, dtype="float32",
+                                    num_classes=num_classes)
   recomputing = tf_realnvp.RealNVP.from_config(
       dict(standard.get_config(), recompute_gradients=True))
   recomputing.set_weights(standard.get_weights())
   y = tf.constant(flow_checks.uniform_pixels((6, 4, 4, 2), seed=1),
                   tf.float32)
   run = tf.function(_loss_and_gradients) if compiled else _loss_and_gradients
-  loss, grads = run(standard, y)
-  loss_r, grads_r = run(recomputing, y)
+  labels = None if num_classes is None else tf.constant([0, 1, 2, 2, 1, 0])
+  loss, grads = run(standard, y, labels)
+  loss_r, grads_r = run(recomputing, y, labels)
   stats, stats_r = _running_averages(standard), _running_averages(recomputing)
   np.testing.assert_allclose(loss_r, loss, rtol=1e-6)
   assert len(grads) == len(grads_r) and all(g is not None for g in grads_r)

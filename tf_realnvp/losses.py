@@ -13,16 +13,18 @@ def to_bits_per_dim(log_prob, num_dims):
   return -log_prob / (num_dims * math.log(2.0))
 
 
-def bits_per_dim(model, y, training):
-  """Per-example `-log p(y) / (D ln 2)`, `[N]`, of float pixels `y`.
+def bits_per_dim(model, y, training, condition=None):
+  """Per-example `-log p(y) / (D ln 2)`, `[N]`, of float pixels `y` (and
+  `-log p(y | c) / (D ln 2)` with the conditions of a conditional model).
 
   With `y` uniformly dequantised 8-bit images this is the bits/dim reported
   everywhere (`RealNVP.bits_per_dim` dequantises and calls the same flow).
   """
-  return to_bits_per_dim(model.log_prob(y, training=training), model.num_dims)
+  return to_bits_per_dim(model.log_prob(y, condition, training=training),
+                         model.num_dims)
 
 
-def training_loss(model, y, global_batch_size=None):
+def training_loss(model, y, global_batch_size=None, condition=None):
   """The loss to differentiate on one replica, and its per-example bits/dim.
 
   `mean bits/dim over the global batch + L2 penalty (model.losses)`, scaled
@@ -36,11 +38,13 @@ def training_loss(model, y, global_batch_size=None):
     y: float pixels `[n, H, W, C]`, this replica's part of the batch.
     global_batch_size: examples in the global batch; `None` for
       `n * num_replicas_in_sync`.
+    condition: the batch's conditions (labels `[n]` or vectors `[n, A]`) for
+      a conditional model, else `None`.
 
   Returns:
     `(loss, per_example_bits_per_dim)`.
   """
-  per_example = bits_per_dim(model, y, training=True)
+  per_example = bits_per_dim(model, y, True, condition)
   loss = tf.nn.compute_average_loss(per_example,
                                     global_batch_size=global_batch_size)
   if model.losses:

@@ -5,11 +5,14 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tf_realnvp import conditions
 from tf_realnvp import latents
 from tf_realnvp import losses
 from tf_realnvp import pixels
 from tf_realnvp import seeds
 from tf_realnvp.bijectors import multiscale
+from tf_realnvp.bijectors.conditioned import Conditioned
+from tf_realnvp.bijectors.conditioned import conditional_kwargs
 from tf_realnvp.bijectors.preprocessing import PixelLogit
 from tf_realnvp.layers.batch_norm import BatchNormalization
 from tf_realnvp.layers.resnet import CouplingResNet
@@ -51,6 +54,22 @@ class RealNVP(keras.Model):
   model.sample(16, temperature=0.7)  # float32 [16, 32, 32, 3] in [0, 256)
   ```
 
+  Conditional flows, `p(y | c)`: `RealNVP(..., num_classes=K)` for class
+  labels, `RealNVP(..., condition_shape=(A,))` for condition vectors (e.g.
+  CelebA's 40 attributes, multi-hot). The condition enters every coupling's
+  s/t network (`CouplingResNet`), and every method takes it:
+
+  ```python
+  model = tf_realnvp.RealNVP((28, 28, 1), num_classes=10)
+  dist = model.distribution(condition=[3, 7])  # batch shape [2]
+  dist.log_prob(y)                   # y [..., 2, 28, 28, 1] -> [..., 2]
+  model.sample(8, condition=7)       # 8 images of class 7
+  model.classify(images_uint8)       # p(class | image) [N, 10], Bayes' rule
+  # TFP's convention, the condition routed to every coupling of the chain:
+  dist = model.distribution()
+  dist.log_prob(y, bijector_kwargs=model.bijector_kwargs(labels))
+  ```
+
   The model owns every Keras layer, so `model.trainable_variables` is the
   complete list for an optimizer, `model.losses` holds the L2 penalty on the
   weight-norm scales, and `tf.train.Checkpoint(model=model)` saves the
@@ -75,6 +94,9 @@ class RealNVP(keras.Model):
       network's activations in the backward pass instead of storing them
       (`tf_realnvp.recompute`): much less memory for about one more forward
       pass of compute. Not with `average_in_training`.
+    num_classes: `K >= 2` for a class-conditional flow, else `None`.
+    condition_shape: `(A,)` for a flow conditioned on vectors of length `A`,
+      else `None` (at most one of `num_classes` and `condition_shape`).
     dtype: the Keras dtype policy of the s/t networks (default: Keras's
       global policy). With a mixed policy such as `"mixed_bfloat16"` their
       convolutions run in bfloat16 (several times faster on GPUs, TPUs and
@@ -99,6 +121,8 @@ class RealNVP(keras.Model):
                coupling_batch_norm=True,
                synchronized_batch_norm=False,
                recompute_gradients=False,
+               num_classes=None,
+               condition_shape=None,
                name="real_nvp",
                dtype=None,
                **kwargs):
@@ -125,6 +149,9 @@ class RealNVP(keras.Model):
       raise ValueError("recompute_gradients cannot be combined with "
                        "average_in_training (the recomputation would read "
                        "the running averages after their update).")
+    self.conditioning = None if (
+        num_classes is None and condition_shape is None) else (
+            conditions.Conditioning(num_classes, condition_shape))
 
     specs = multiscale.couplings(self.layout)
     # Layer collections are tuples: Keras 3 and tf.train.Checkpoint both
@@ -139,6 +166,7 @@ class RealNVP(keras.Model):
             batch_norm_momentum=self.batch_norm_momentum,
             average_in_training=self.average_in_training,
             synchronized_batch_norm=self.synchronized_batch_norm,
+            condition_dim=self.conditioning.dim if self.conditioning else 0,
             dtype=self.network_dtype_policy,
             name=f"coupling{i}_network") for i, spec in enumerate(specs))
     self.coupling_norms = tuple(
@@ -165,13 +193,28 @@ class RealNVP(keras.Model):
       norm.build((None,) + spec.event_shape)
     for scale, squeeze in zip(self.layout, self.squeezes):
       squeeze.build((None,) + scale.event_shape)
+    if self.num_classes:
+      # Not trained: `train.py` sets it from the training labels' counts.
+      self.class_log_prior = self.add_weight(
+          shape=(self.num_classes,), name="class_log_prior", trainable=False,
+          initializer=keras.initializers.Constant(-np.log(self.num_classes)))
+
+  @property
+  def num_classes(self):
+    """`K` of a class-conditional model, else `None`."""
+    return self.conditioning.num_classes if self.conditioning else None
+
+  @property
+  def condition_shape(self):
+    """`(A,)` of a vector-conditional model, else `None`."""
+    return self.conditioning.condition_shape if self.conditioning else None
 
   @property
   def num_dims(self):
     """`D = H * W * C`."""
     return int(np.prod(self.image_shape))
 
-  def bijector(self, training=False):
+  def bijector(self, training=False, condition=None):
     """The flow as one `tfb.Chain`: `forward` latent -> pixels, `inverse` back.
 
     The chain's first element is the `PixelLogit` preprocessing; the rest is
@@ -182,61 +225,153 @@ class RealNVP(keras.Model):
     Args:
       training: Python bool, batch normalisation with minibatch statistics
         (and running-average updates) in `inverse`; never the direction.
+      condition: for a conditional model, the condition bound to every
+        coupling (labels `[...]` or vectors `[..., A]`; see
+        `tf_realnvp.conditions`), or `None` to pass it to each call with
+        `**self.bijector_kwargs(condition)`.
     """
+    return self._bijector(training, self._optional_vector(condition))
+
+  def _bijector(self, training, condition_vector):
     norms = self.coupling_norms or (None,) * len(self.coupling_networks)
-    return tfb.Chain(
+    chain = tfb.Chain(
         [PixelLogit(self.alpha, dtype=self.compute_dtype)] +
         multiscale.multiscale_bijectors(
             self.layout, self.coupling_networks, norms, self.squeezes,
             training, recompute=training and self.recompute_gradients),
         name="real_nvp")
+    if condition_vector is None:
+      return chain
+    return Conditioned(chain, condition_vector, self.image_shape,
+                       name="real_nvp_conditioned")
 
-  def distribution(self, training=False):
+  def bijector_kwargs(self, condition):
+    """TFP's keyword arguments that condition the whole flow on `condition`.
+
+    `dist.log_prob(y, bijector_kwargs=model.bijector_kwargs(c))` and
+    `dist.sample(n, bijector_kwargs=model.bijector_kwargs(c))` for
+    `dist = model.distribution()`, or `model.bijector().forward(z,
+    **model.bijector_kwargs(c))`: a nested dict, keyed by the chain's
+    bijector names, that reaches every coupling
+    (`tf_realnvp.bijectors.conditional_kwargs`). The condition's batch shape
+    broadcasts against the input's batch shape (for `sample(n)`: `[n]`).
+
+    Args:
+      condition: labels `[...]` (int in `[0, K)`) or vectors `[..., A]`.
+    """
+    return conditional_kwargs(self.bijector(),
+                              self._condition_vector(condition))
+
+  def distribution(self, training=False, condition=None):
     """The model as a TFP distribution with event shape `image_shape`.
 
     `tfd.TransformedDistribution(tfd.Sample(tfd.Normal(0, 1), image_shape),
-    self.bijector(training))`. Its `log_prob(y)` takes float pixels
-    `[..., H, W, C]` in `[0, 256)`. TFP returns an instance of the base class
-    `_TransformedDistribution` (not a `CompositeTensor`, since the bijectors
-    hold Keras layers), so `isinstance(d, tfd.TransformedDistribution)` is
-    False; it behaves like a `TransformedDistribution` in every other way.
+    self.bijector(training, condition))`. Its `log_prob(y)` takes float
+    pixels `[..., H, W, C]` in `[0, 256)`. TFP returns an instance of the base
+    class `_TransformedDistribution` (not a `CompositeTensor`, since the
+    bijectors hold Keras layers), so `isinstance(d,
+    tfd.TransformedDistribution)` is False; it behaves like a
+    `TransformedDistribution` in every other way.
+
+    Conditional models: with `condition` (labels `[N]` or vectors `[N, A]`)
+    the distribution is `p(y | c)` with batch shape `[N]` (its base is
+    `N(0, I)` with that batch shape), usable wherever an unconditional
+    one is (`log_prob(y)` broadcasts `y` `[..., N, H, W, C]` against the
+    conditions; `sample(n)` gives `[n, N, H, W, C]`). Without it, pass the
+    condition to each call the TFP way,
+    `bijector_kwargs=self.bijector_kwargs(c)`.
 
     Training mode note: TFP caches bijector results by input tensor. Build a
     new distribution for each training step (as `training.py` does) rather
     than reusing one across optimizer updates.
     """
-    base = tfd.Sample(
-        tfd.Normal(tf.constant(0.0, self.compute_dtype),
-                   tf.constant(1.0, self.compute_dtype)),
-        sample_shape=self.image_shape)
-    return tfd.TransformedDistribution(base, self.bijector(training),
-                                       name="RealNVP")
+    return self._distribution(training, self._optional_vector(condition))
 
-  def log_prob(self, y, training=False):
-    """`log p(y)` `[N]` of float pixels `y` `[N, H, W, C]` in `[0, 256)`.
+  def _distribution(self, training, condition_vector):
+    batch_shape = ([] if condition_vector is None else
+                   tf.shape(condition_vector)[:-1])
+    zeros = tf.zeros(batch_shape, self.compute_dtype)
+    base = tfd.Sample(tfd.Normal(zeros, zeros + 1.0),
+                      sample_shape=self.image_shape)
+    return tfd.TransformedDistribution(
+        base, self._bijector(training, condition_vector), name="RealNVP")
+
+  def log_prob(self, y, condition=None, training=False):
+    """`log p(y)` (or `log p(y | c)`) `[N]` of float pixels `y`
+    `[N, H, W, C]` in `[0, 256)`.
 
     Pixels outside `[0, 256]` that the preprocessing cannot invert give NaN
     (see `PixelLogit`); NaN pixels give NaN.
-    """
-    return self.distribution(training).log_prob(self._check(y, "log_prob"))
 
-  def bits_per_dim(self, images, seed=None, training=False):
+    Args:
+      y: float pixels `[N, H, W, C]`.
+      condition: for a conditional model, labels `[N]` / vectors `[N, A]`
+        (or one label / vector `[A]` for all), required; else `None`.
+      training: batch normalisation with minibatch statistics.
+    """
+    y = self._check(y, "log_prob")
+    return self._distribution(training,
+                              self._required(condition, y)).log_prob(y)
+
+  def bits_per_dim(self, images, condition=None, seed=None, training=False):
     """Bits per dimension `[N]` of uint8 `images` `[N, H, W, C]`.
 
-    `-log p(x + u) / (D ln 2)` with uniform dequantisation noise
-    `u ~ U[0, 1)^D` (`tf_realnvp.pixels.dequantize`; the same `seed` gives
-    the same noise, `None` draws a fresh one).
+    `-log p(x + u) / (D ln 2)` (conditional: `-log p(x + u | c)`) with
+    uniform dequantisation noise `u ~ U[0, 1)^D`
+    (`tf_realnvp.pixels.dequantize`; the same `seed` gives the same noise,
+    `None` draws a fresh one). `condition` as in `log_prob`.
     """
     images = self._check(images, "bits_per_dim", dtype=tf.uint8)
     y = tf.cast(pixels.dequantize(images, seeds.stateless_seed(seed)),
                 self.compute_dtype)
-    return losses.bits_per_dim(self, y, training)
+    return losses.bits_per_dim(self, y, training, condition)
 
-  def encode(self, y, training=False, per_scale=False):
+  def class_log_likelihoods(self, images, seed=None):
+    """`log p(x + u | k)` `[N, K]` for every class `k` of a class model.
+
+    `images` uint8 `[N, H, W, C]`, dequantised once with `seed` (the same
+    noise for every class), evaluated in evaluation mode: one pass of the
+    flow over `N * K` images.
+    """
+    self._require_classes("class_log_likelihoods")
+    images = self._check(images, "class_log_likelihoods", dtype=tf.uint8)
+    y = tf.cast(pixels.dequantize(images, seeds.stateless_seed(seed)),
+                self.compute_dtype)
+    labels = tf.range(self.num_classes)[:, None]  # [K, 1] vs y [N, ...].
+    return tf.transpose(self.distribution(condition=labels).log_prob(y))
+
+  def classify(self, images, seed=None):
+    """`p(k | x)` `[N, K]`: the generative classifier of a class model.
+
+    Bayes' rule, `p(k | x) = softmax_k(log p(x + u | k) + log p(k))` with
+    the class prior `p(k)` of the training labels (`class_log_prior`, set
+    by `train.py`; uniform until then) and dequantisation noise `u` keyed by
+    `seed` (`class_log_likelihoods`). `argmax` gives the predicted class.
+    """
+    self._require_classes("classify")
+    return tf.nn.softmax(self.class_log_likelihoods(images, seed) +
+                         self.class_log_prior, axis=-1)
+
+  def set_class_prior(self, counts):
+    """Sets `class_log_prior` to `log(counts / sum(counts))`.
+
+    Args:
+      counts: `[K]` non-negative numbers (e.g. training labels per class),
+        each class at least once.
+    """
+    self._require_classes("set_class_prior")
+    counts = np.asarray(counts, np.float64)
+    if counts.shape != (self.num_classes,) or np.any(counts <= 0):
+      raise ValueError(f"set_class_prior expects {self.num_classes} positive "
+                       f"counts, received {counts.tolist()}.")
+    self.class_log_prior.assign(np.log(counts / counts.sum()))
+
+  def encode(self, y, condition=None, training=False, per_scale=False):
     """Latents of float pixels `y` `[N, H, W, C]`.
 
     Args:
       y: float pixels `[N, H, W, C]` in `[0, 256)`.
+      condition: as in `log_prob`.
       training: batch normalisation with minibatch statistics.
       per_scale: `False`: `z` `[N, H, W, C]`, the image's shape. `True`: a
         list of the pieces each scale factored out, fine to coarse (the order
@@ -246,12 +381,13 @@ class RealNVP(keras.Model):
         (28x28x1, 2 scales: `[N, 14, 14, 2]` twice). The same entries as
         `z`, permuted (`tf_realnvp.latents.split_latents`).
     """
-    z = self.bijector(training).inverse(self._check(y, "encode"))
+    y = self._check(y, "encode")
+    z = self._bijector(training, self._required(condition, y)).inverse(y)
     if per_scale:
       return latents.split_latents(z, self.layout, self.squeezes)
     return z
 
-  def decode(self, z, per_scale=False):
+  def decode(self, z, condition=None, per_scale=False):
     """Pixels `y = bijector.forward(z)` `[N, H, W, C]` of latents `z`.
 
     The exact inverse of `encode` in evaluation mode. Values are not clipped:
@@ -262,15 +398,17 @@ class RealNVP(keras.Model):
       z: latents `[N, H, W, C]`, or with `per_scale=True` the list of
         per-scale pieces `encode(y, per_scale=True)` returns (fine to coarse;
         `tf_realnvp.latents.merge_latents` checks their number and shapes).
+      condition: as in `log_prob`.
       per_scale: whether `z` is a list of per-scale pieces.
     """
     if per_scale:
       z = latents.merge_latents(
           [tf.cast(piece, self.compute_dtype) for piece in z], self.layout,
           self.squeezes)
-    return self.bijector(training=False).forward(self._check(z, "decode"))
+    z = self._check(z, "decode")
+    return self._bijector(False, self._required(condition, z)).forward(z)
 
-  def sample(self, n, temperature=1.0, seed=None):
+  def sample(self, n, temperature=1.0, seed=None, condition=None):
     """`n` images, float32 `[n, H, W, C]` in `[0, 256)`.
 
     Draws `z ~ N(0, temperature^2 I)` and returns `decode(z)` clipped to
@@ -283,6 +421,8 @@ class RealNVP(keras.Model):
       temperature: `>= 0`; 0 decodes the zero latent.
       seed: `None` for fresh randomness, or an int / stateless seed `[2]`
         for reproducible samples.
+      condition: for a conditional model (required), one label / vector
+        `[A]` for all `n` images, or `n` of them (`[n]` / `[n, A]`).
     """
     if isinstance(n, (int, np.integer)) and n < 0:
       raise ValueError(f"sample: n must be >= 0, received {n}.")
@@ -293,13 +433,17 @@ class RealNVP(keras.Model):
                        self.image_shape], axis=0)
     z = temperature * tf.random.stateless_normal(
         shape, seeds.stateless_seed(seed), dtype=self.compute_dtype)
-    return tf.clip_by_value(self.decode(z), 0.0, pixels.MAX_PIXEL)
+    return tf.clip_by_value(self.decode(z, condition), 0.0, pixels.MAX_PIXEL)
 
   def call(self, inputs, training=None):
-    """`model(y)` is `log_prob(y)`: `[N]` log-densities of float pixels."""
-    return self.log_prob(inputs, training=bool(training))
+    """`model(y)` is `log_prob(y)`: `[N]` log-densities of float pixels;
+    `model((y, c))` is `log_prob(y, c)` for a conditional model."""
+    y, condition = self._unpack(inputs)
+    return self.log_prob(y, condition, training=bool(training))
 
   def compute_output_shape(self, input_shape):
+    if self.conditioning:
+      input_shape = input_shape[0]
     return (input_shape[0],)
 
   # --- Keras `fit` / `evaluate` -------------------------------------------
@@ -309,7 +453,8 @@ class RealNVP(keras.Model):
     return [self._bits_per_dim_tracker]
 
   def train_step(self, data):
-    """One `fit` step on float pixels (`data` is `y`, or `(y, ...)`).
+    """One `fit` step on float pixels (`data` is `y`, or `(y, ...)`; for a
+    conditional model `(y, condition)`).
 
     Uses `tf_realnvp.losses.training_loss`, the objective of `train.py`:
     batch norm in training mode, the loss scaled for `tf.distribute`. Reports
@@ -326,22 +471,70 @@ class RealNVP(keras.Model):
           f"{self.network_dtype_policy.name!r} would need loss scaling, which "
           "train_step does not do; use 'mixed_bfloat16' (float32's range) or "
           "'float32'.")
-    y = keras.utils.unpack_x_y_sample_weight(data)[0]
+    y, condition = self._unpack_data(data)
     with tf.GradientTape() as tape:
-      loss, per_example = losses.training_loss(self, y)
+      loss, per_example = losses.training_loss(self, y, condition=condition)
     grads = tape.gradient(loss, self.trainable_variables)
     self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
     return self._track(per_example)
 
   def test_step(self, data):
     """Evaluation-mode bits/dim (running batch-norm averages) of `y`."""
-    y = keras.utils.unpack_x_y_sample_weight(data)[0]
-    return self._track(losses.bits_per_dim(self, y, training=False))
+    y, condition = self._unpack_data(data)
+    return self._track(losses.bits_per_dim(self, y, False, condition))
 
   def _track(self, per_example_bits_per_dim):
     tracker = self.metrics[0]
     tracker.update_state(per_example_bits_per_dim)
     return {tracker.name: tracker.result()}
+
+  def _unpack(self, inputs):
+    """`(y, condition)` of `model(...)`'s inputs: `(y, c)` for a conditional
+    model, `y` otherwise."""
+    if self.conditioning is None:
+      return inputs, None
+    if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
+      raise ValueError("This model is conditional: call it on (y, condition), "
+                       f"received {type(inputs).__name__}.")
+    return tuple(inputs)
+
+  def _unpack_data(self, data):
+    """`(y, condition)` of a `fit`/`evaluate` element: `(y, c)` for a
+    conditional model (Keras's `(x, y)`), `y` or `(y, ...)` otherwise."""
+    x, target, _ = keras.utils.unpack_x_y_sample_weight(data)
+    return (x, target) if self.conditioning else (x, None)
+
+  def _condition_vector(self, condition, name="condition"):
+    """Condition vectors `[..., dim]` (`tf_realnvp.conditions`); a
+    ValueError for an unconditional model."""
+    if self.conditioning is None:
+      raise ValueError(f"This model is unconditional; it takes no {name}.")
+    return self.conditioning.vector(condition, self.compute_dtype, name)
+
+  def _optional_vector(self, condition):
+    return None if condition is None else self._condition_vector(condition)
+
+  def _required(self, condition, x):
+    """The condition vectors for inputs `x` `[N, ...]`, checked: present
+    exactly for a conditional model, and of a batch shape that is `[]` or
+    `[N]` when both are known."""
+    if condition is None and self.conditioning is None:
+      return None
+    if condition is None:
+      return self._condition_vector(None)
+    vector = self._condition_vector(condition)
+    batch = vector.shape[:-1]
+    if batch.rank is not None and (batch.rank > 1 or (
+        batch.rank == 1 and not batch.is_compatible_with(x.shape[:1]))):
+      raise ValueError(f"condition must be one condition or one per image "
+                       f"(batch shape [] or [{x.shape[0]}]), received batch "
+                       f"shape {batch.as_list()}.")
+    return vector
+
+  def _require_classes(self, method):
+    if not self.num_classes:
+      raise ValueError(f"{method} needs a class-conditional model "
+                       "(RealNVP(num_classes=K)).")
 
   def _check(self, x, method, dtype=None):
     """Converts `x` to a `[N, H, W, C]` tensor or raises a ValueError.
@@ -378,6 +571,9 @@ class RealNVP(keras.Model):
         coupling_batch_norm=self.coupling_batch_norm,
         synchronized_batch_norm=self.synchronized_batch_norm,
         recompute_gradients=self.recompute_gradients,
+        num_classes=self.num_classes,
+        condition_shape=None if self.condition_shape is None else list(
+            self.condition_shape),
         dtype=keras.dtype_policies.serialize(self.network_dtype_policy))
     return config
 

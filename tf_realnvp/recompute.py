@@ -25,29 +25,31 @@ __all__ = ["recompute_gradients"]
 
 
 def recompute_gradients(fn):
-  """Wraps `fn(x) -> tuple of Tensors` to recompute it in the backward pass.
+  """Wraps `fn(*inputs) -> tuple of Tensors` to recompute it in the backward
+  pass.
 
-  The gradients with respect to `x` and to every variable `fn` reads are
-  those of `fn` itself (up to float rounding of the recomputation).
+  The gradients with respect to every input and to every variable `fn`
+  reads are those of `fn` itself (up to float rounding of the
+  recomputation).
   """
 
   @tf.custom_gradient
-  def wrapped(x):
-    outputs = fn(x)
+  def wrapped(*inputs):
+    outputs = fn(*inputs)
 
     def grad(*output_grads, variables=None):
       variables = list(variables or [])
       # Without this dependency a graph executor would run every
-      # recomputation as soon as its input exists, right after the forward
+      # recomputation as soon as its inputs exist, right after the forward
       # pass, and hold all of their activations at once: nothing saved.
       with tf.control_dependencies(output_grads):
-        replayed_input = tf.identity(x)
+        replayed = [tf.identity(x) for x in inputs]
       with frozen_running_averages(), tf.GradientTape() as tape:
-        tape.watch(replayed_input)
-        recomputed = fn(replayed_input)
-      grads = tape.gradient(recomputed, [replayed_input] + variables,
+        tape.watch(replayed)
+        recomputed = fn(*replayed)
+      grads = tape.gradient(recomputed, replayed + variables,
                             output_gradients=list(output_grads))
-      return grads[0], grads[1:]
+      return grads[:len(inputs)], grads[len(inputs):]
 
     return outputs, grad
 

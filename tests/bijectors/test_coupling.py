@@ -14,11 +14,22 @@ MASKS = [("checkerboard", 0), ("checkerboard", 1), ("channel", 0),
          ("channel", 1)]
 
 
-def _coupling(mask_type, parity, training=False, network_cls=None):
+CONDITION_DIM = 3
+
+
+def _coupling(mask_type, parity, training=False, network_cls=None,
+              condition_dim=0):
   mask = CouplingMask(mask_type, parity, EVENT)
   return AffineCoupling(
-      flow_checks.coupling_network(mask, seed=parity + 7, cls=network_cls),
+      flow_checks.coupling_network(mask, seed=parity + 7, cls=network_cls,
+                                   condition_dim=condition_dim),
       mask, training=training)
+
+
+def _conditions(batch_shape, seed=0):
+  """`{"conditional_input": c}`, `c` `[*batch_shape, CONDITION_DIM]`."""
+  return {"conditional_input": flow_checks.standard_normal(
+      tuple(batch_shape) + (CONDITION_DIM,), seed)}
 
 
 def _conditioning_half(mask_type, parity):
@@ -50,23 +61,43 @@ def test_mask_changes_exactly_the_unmasked_half(mask_type, parity):
     assert np.all(out[~half] != y[~half])
 
 
-def test_log_prob_path_runs_the_network_once():
+@pytest.mark.parametrize("condition_dim", [0, CONDITION_DIM])
+def test_log_prob_path_runs_the_network_once(condition_dim):
   calls = []
 
   class CountingResNet(CouplingResNet):
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, condition=None, training=None):
       calls.append(inputs)
-      return super().call(inputs, training=training)
+      return super().call(inputs, condition=condition, training=training)
 
-  coupling = _coupling("checkerboard", 0, network_cls=CountingResNet)
+  coupling = _coupling("checkerboard", 0, network_cls=CountingResNet,
+                       condition_dim=condition_dim)
   y = tf.constant(flow_checks.standard_normal((2,) + EVENT))
-  z = coupling.inverse(y)  # Held, as `log_prob` holds it: cached.
-  coupling.inverse_log_det_jacobian(y, event_ndims=3)
-  coupling.forward_log_det_jacobian(z, event_ndims=3)
+  kwargs = _conditions([2]) if condition_dim else {}
+  z = coupling.inverse(y, **kwargs)  # Held, as `log_prob` holds it: cached.
+  coupling.inverse_log_det_jacobian(y, event_ndims=3, **kwargs)
+  coupling.forward_log_det_jacobian(z, event_ndims=3, **kwargs)
   assert len(calls) == 1
-  coupling.inverse_log_det_jacobian(tf.identity(y), event_ndims=3)
+  coupling.inverse_log_det_jacobian(tf.identity(y), event_ndims=3, **kwargs)
   assert len(calls) == 2  # A new tensor is a new computation.
+
+
+@pytest.mark.parametrize("mask_type, parity", MASKS[::2])
+def test_conditional_coupling_round_trips_and_depends_on_the_condition(
+    mask_type, parity):
+  coupling = _coupling(mask_type, parity, condition_dim=CONDITION_DIM)
+  y = flow_checks.standard_normal((2, 3) + EVENT, 2)
+  kwargs = _conditions([3], seed=1)  # Broadcasts against the batch [2, 3].
+  z = tf.identity(coupling.inverse(y, **kwargs))
+  np.testing.assert_allclose(coupling.forward(z, **kwargs), y, rtol=1e-9)
+  flat = {"conditional_input": np.broadcast_to(
+      kwargs["conditional_input"], (2, 3, CONDITION_DIM)).reshape(6, -1)}
+  np.testing.assert_allclose(
+      np.reshape(coupling.inverse(y.reshape((6,) + EVENT), **flat), y.shape),
+      z, rtol=1e-12)
+  assert coupling.inverse_log_det_jacobian(y, 3, **kwargs).shape == (2, 3)
+  assert not np.allclose(coupling.inverse(y, **_conditions([3], seed=2)), z)
 
 
 @pytest.mark.parametrize("batch_shape", [(), (2, 3)])

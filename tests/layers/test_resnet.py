@@ -41,6 +41,24 @@ def test_fresh_network_outputs_exactly_zero_scale_and_shift():
   assert not np.any(log_scale) and not np.any(shift)
 
 
+def test_condition_biases_enter_every_stage_and_start_at_zero():
+  net = _net(condition_dim=3)
+  condition = np.eye(3)[[0, 2]]
+  fresh = net(_inputs(), condition=condition)
+  assert not np.any(fresh[0]) and not np.any(fresh[1])  # Still the identity.
+  flow_checks.randomize_weights(net, seed=4)
+  stages = net.num_blocks + 1
+  assert net.condition_biases.kernel.shape == (3, stages * net.num_filters)
+  same = np.eye(3)[[1, 1]]
+  other = np.eye(3)[[2, 2]]
+  outputs = [np.asarray(net(_inputs(), condition=c)[1]) for c in (same, other)]
+  assert not np.allclose(*outputs)
+  with pytest.raises(ValueError, match="pass a condition"):
+    net(_inputs())
+  with pytest.raises(ValueError, match="it takes no condition"):
+    _net()(_inputs(), condition=condition)
+
+
 def test_log_scale_is_bounded_by_the_learned_scale():
   net = _net()
   flow_checks.randomize_weights(net, seed=3, scale=2.0)

@@ -1,6 +1,8 @@
 """Real NVP's bijectors: `tfp.bijectors.Bijector` subclasses."""
 
 from tf_realnvp.bijectors.batch_norm import BatchNorm
+from tf_realnvp.bijectors.conditioned import Conditioned
+from tf_realnvp.bijectors.conditioned import conditional_kwargs
 from tf_realnvp.bijectors.coupling import AffineCoupling
 from tf_realnvp.bijectors.coupling import CouplingMask
 from tf_realnvp.bijectors.factor_out import FactorOut
@@ -10,6 +12,7 @@ from tf_realnvp.bijectors.one_pass import OnePassBijector
 from tf_realnvp.bijectors.preprocessing import PixelLogit
 from tf_realnvp.bijectors.squeeze import Squeeze
 
-__all__ = ["AffineCoupling", "BatchNorm", "CouplingMask", "FactorOut",
-           "OnePassBijector", "PixelLogit", "Squeeze", "multiscale_bijectors",
+__all__ = ["AffineCoupling", "BatchNorm", "Conditioned", "CouplingMask", "FactorOut",
+           "OnePassBijector", "PixelLogit", "Squeeze", "conditional_kwargs",
+           "multiscale_bijectors",
            "multiscale_layout"]

@@ -109,6 +109,14 @@ class AffineCoupling(OnePassBijector):
   triangular, so the log-determinant is the sum of the log-scales. Shapes:
   events `[H, W, C]`, inputs `[..., H, W, C]`, log-dets `[...]`.
 
+  Conditional couplings (a network built with `condition_dim > 0`) compute
+  `s(b \odot y, c)` and `t(b \odot y, c)` from a condition vector `c`
+  `[..., condition_dim]`, which leaves the Jacobian triangular: the
+  formulas above hold for every `c`. `c` comes with TFP's keyword,
+  `coupling.forward(z, conditional_input=c)` (or is bound by
+  `tf_realnvp.bijectors.Conditioned`); its batch shape broadcasts against
+  the input's (`OnePassBijector`).
+
   Args:
     network: a built Keras layer, `network(inputs, training=...) -> (s, t)`,
       with `inputs` `[N, H, W, mask.network_input_channels]` and `s, t`
@@ -128,7 +136,8 @@ class AffineCoupling(OnePassBijector):
     parameters = dict(locals())
     self._mask = mask
     self._training = bool(training)
-    self._network = lambda inputs: network(inputs, training=self._training)
+    self._network = lambda inputs, condition=None: network(
+        inputs, condition=condition, training=self._training)
     if recompute:
       self._network = recompute_gradients(self._network)
     super().__init__(
@@ -141,20 +150,27 @@ class AffineCoupling(OnePassBijector):
   def mask(self):
     return self._mask
 
-  def _log_scale_and_shift(self, x):
-    """`(s, t)` restricted to the transformed part, from the untouched part."""
+  def _log_scale_and_shift(self, x, conditional_input=None):
+    """`(s, t)` restricted to the transformed part, from the untouched part
+    (and the condition `[N, dim]`, if any)."""
     network_input, transformed = self._mask.split(x)
-    log_scale, shift = self._network(network_input)
+    if conditional_input is None:
+      log_scale, shift = self._network(network_input)
+    else:
+      log_scale, shift = self._network(
+          network_input, tf.cast(conditional_input, x.dtype))
     return (self._mask.restrict(log_scale), self._mask.restrict(shift),
             transformed)
 
-  def _inverse_and_log_det(self, y):
-    log_scale, shift, transformed = self._log_scale_and_shift(y)
+  def _inverse_and_log_det(self, y, conditional_input=None):
+    log_scale, shift, transformed = self._log_scale_and_shift(
+        y, conditional_input)
     z = self._mask.merge(y, transformed * tf.exp(log_scale) + shift)
     return z, _sum_event(log_scale)
 
-  def _forward_and_log_det(self, z):
-    log_scale, shift, transformed = self._log_scale_and_shift(z)
+  def _forward_and_log_det(self, z, conditional_input=None):
+    log_scale, shift, transformed = self._log_scale_and_shift(
+        z, conditional_input)
     y = self._mask.merge(z, (transformed - shift) * tf.exp(-log_scale))
     return y, -_sum_event(log_scale)
 

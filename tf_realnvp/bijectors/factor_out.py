@@ -20,6 +20,10 @@ class FactorOut(OnePassBijector):
   by the layers before it) and `g`, the rest of the multi-scale flow, works on
   `[H, W, C/2]` (paper equation 13: `z_1 = h_1`, the rest recurses).
 
+  Keyword arguments (TFP's `bijector_kwargs` routing) go to `g` as given:
+  `factor_out.inverse(y, **kwargs)` calls `g.inverse(y_2, **kwargs)`, so for
+  a `tfb.Chain` `g` they are keyed by its bijectors' names.
+
   Args:
     bijector: a bijector on events `[H, W, C/2]`.
     event_shape: `(H, W, C)`, `C` even.
@@ -39,14 +43,16 @@ class FactorOut(OnePassBijector):
   def bijector(self):
     return self._bijector
 
-  def _inverse_and_log_det(self, y):
+  def _inverse_and_log_det(self, y, **kwargs):
     kept, rest = tf.split(y, 2, axis=-1)
-    z_rest = self._bijector.inverse(rest)
+    z_rest = self._bijector.inverse(rest, **kwargs)
     return (tf.concat([kept, z_rest], axis=-1),
-            self._bijector.inverse_log_det_jacobian(rest, event_ndims=3))
+            self._bijector.inverse_log_det_jacobian(rest, event_ndims=3,
+                                                    **kwargs))
 
-  def _forward_and_log_det(self, z):
+  def _forward_and_log_det(self, z, **kwargs):
     kept, rest = tf.split(z, 2, axis=-1)
-    y_rest = self._bijector.forward(rest)
+    y_rest = self._bijector.forward(rest, **kwargs)
     return (tf.concat([kept, y_rest], axis=-1),
-            self._bijector.forward_log_det_jacobian(rest, event_ndims=3))
+            self._bijector.forward_log_det_jacobian(rest, event_ndims=3,
+                                                    **kwargs))

@@ -161,3 +161,4 @@ def multiscale_bijectors(layout, networks, norms, squeezes, training,
     return steps
 
   return scale_steps(0)
+

@@ -4,7 +4,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from tensorflow_probability.python.internal import cache_util
 
-__all__ = ["OnePassBijector"]
+__all__ = ["CONDITIONAL_INPUT", "OnePassBijector"]
 
 tfb = tfp.bijectors
 
@@ -30,6 +30,13 @@ class OnePassBijector(tfb.Bijector):
   inverse log-det at the same `y`, runs each layer once.
 
   The event shape `[H, W, C]` is the same in both directions.
+
+  Conditional bijectors take TFP's keyword `conditional_input`, condition
+  vectors `[..., dim]` whose batch shape broadcasts against the input's:
+  both are broadcast and flattened together (`conditional_input` anywhere in
+  nested keyword dicts, as a `FactorOut` passes them to its inner chain), so
+  subclasses see `[N, dim]` beside `[N, H, W, C]`. Keyword arguments are
+  part of TFP's cache key.
   """
 
   _cache = cache_util.BijectorCacheWithGreedyAttrs(
@@ -56,15 +63,15 @@ class OnePassBijector(tfb.Bijector):
     """The `(H, W, C)` this bijector acts on."""
     return self._event_shape
 
-  def _augmented_forward(self, x):
-    y, fldj = self._on_flat_batch(self._forward_and_log_det, x)
+  def _augmented_forward(self, x, **kwargs):
+    y, fldj = self._on_flat_batch(self._forward_and_log_det, x, kwargs)
     return y, {"fldj": fldj, "ildj": -fldj}
 
-  def _augmented_inverse(self, y):
-    x, ildj = self._on_flat_batch(self._inverse_and_log_det, y)
+  def _augmented_inverse(self, y, **kwargs):
+    x, ildj = self._on_flat_batch(self._inverse_and_log_det, y, kwargs)
     return x, {"ildj": ildj, "fldj": -ildj}
 
-  def _on_flat_batch(self, transform_and_log_det, inputs):
+  def _on_flat_batch(self, transform_and_log_det, inputs, kwargs):
     """Applies `transform_and_log_det` to `inputs` reshaped to `[N, H, W, C]`."""
     shape = inputs.shape
     if shape.rank is not None and (shape.rank < 3 or not shape[-3:].is_compatible_with(self._event_shape)):
@@ -73,21 +80,62 @@ class OnePassBijector(tfb.Bijector):
           f"{list(self._event_shape)} (inputs [..., H, W, C]), received shape "
           f"{shape}.")
     batch_shape = tf.shape(inputs)[:-3]
+    if _has_condition(kwargs):
+      batch_shape = tf.broadcast_dynamic_shape(
+          batch_shape, tf.shape(_first_condition(kwargs))[:-1])
+      inputs = tf.broadcast_to(
+          inputs, tf.concat([batch_shape, self._event_shape], 0))
+      kwargs = _flatten_conditions(kwargs, batch_shape)
     outputs, log_det = transform_and_log_det(
-        tf.reshape(inputs, (-1,) + self._event_shape))
+        tf.reshape(inputs, (-1,) + self._event_shape), **kwargs)
     return (tf.reshape(outputs, tf.concat([batch_shape, self._event_shape], 0)),
             tf.reshape(log_det, batch_shape))
 
-  def _forward(self, x):
-    return self._augmented_forward(x)[0]
+  def _forward(self, x, **kwargs):
+    return self._augmented_forward(x, **kwargs)[0]
 
-  def _inverse(self, y):
-    return self._augmented_inverse(y)[0]
+  def _inverse(self, y, **kwargs):
+    return self._augmented_inverse(y, **kwargs)[0]
 
-  def _forward_log_det_jacobian(self, x):
-    self.forward(x)  # Fills the cache attributes of `x`, once.
-    return self._cache.forward_attributes(x)["fldj"]
+  def _forward_log_det_jacobian(self, x, **kwargs):
+    self.forward(x, **kwargs)  # Fills the cache attributes of `x`, once.
+    return self._cache.forward_attributes(x, **kwargs)["fldj"]
 
-  def _inverse_log_det_jacobian(self, y):
-    self.inverse(y)  # Fills the cache attributes of `y`, once.
-    return self._cache.inverse_attributes(y)["ildj"]
+  def _inverse_log_det_jacobian(self, y, **kwargs):
+    self.inverse(y, **kwargs)  # Fills the cache attributes of `y`, once.
+    return self._cache.inverse_attributes(y, **kwargs)["ildj"]
+
+
+CONDITIONAL_INPUT = "conditional_input"
+
+
+def _conditions(kwargs):
+  """Every `conditional_input` in nested keyword dicts."""
+  for key, value in kwargs.items():
+    if isinstance(value, dict):
+      yield from _conditions(value)
+    elif key == CONDITIONAL_INPUT and value is not None:
+      yield value
+
+
+def _has_condition(kwargs):
+  return any(True for _ in _conditions(kwargs))
+
+
+def _first_condition(kwargs):
+  return tf.convert_to_tensor(next(_conditions(kwargs)))
+
+
+def _flatten_conditions(kwargs, batch_shape):
+  """`kwargs` with every condition `[..., dim]` broadcast to `batch_shape`
+  and flattened to `[N, dim]`."""
+  def flatten(key, value):
+    if isinstance(value, dict):
+      return _flatten_conditions(value, batch_shape)
+    if key != CONDITIONAL_INPUT or value is None:
+      return value
+    value = tf.convert_to_tensor(value)
+    dim = tf.shape(value)[-1:]
+    return tf.reshape(tf.broadcast_to(value, tf.concat([batch_shape, dim], 0)),
+                      tf.concat([[-1], dim], 0))
+  return {key: flatten(key, value) for key, value in kwargs.items()}

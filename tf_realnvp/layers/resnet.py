@@ -16,10 +16,21 @@ class CouplingResNet(keras.layers.Layer):
   Maps the conditioning input `x_a` `[N, H, W, C_in]` to
   `s, t` `[N, H, W, output_channels]`:
 
-      h = conv3x3(x_a)                                  (num_filters maps)
-      num_blocks times: h = h + conv3x3(relu(bn(conv3x3(relu(bn(h))))))
+      h = conv3x3(x_a) + b_0(c)                         (num_filters maps)
+      for k = 1..num_blocks:
+        h = h + conv3x3(relu(bn(conv3x3(relu(bn(h)))))) + b_k(c)
       raw_s, t = split(conv3x3(relu(bn(h))))            (zero-initialised)
       s = scale * tanh(raw_s)
+
+  In a conditional flow (`condition_dim > 0`) the condition vector `c`
+  `[N, condition_dim]` (a one-hot label, or attributes) sets a per-channel
+  bias `b_k(c) = c W_k` `[N, 1, 1, num_filters]` of the hidden maps at the
+  input and after every residual block (`W_k` one zero-initialised
+  `keras.layers.Dense` for all `k`, so a new conditional coupling is still the
+  identity); unconditional networks have no `b_k` at all. A per-block bias
+  lets every stage's features depend on the condition at the cost of one
+  matrix product per network, where extra input channels would reach only the
+  first convolution.
 
   Every convolution is weight-normalised (`WeightNormConv2D`) with an L2
   penalty `l2_scale` on its scales; every `bn` is this package's
@@ -42,6 +53,7 @@ class CouplingResNet(keras.layers.Layer):
     batch_norm_momentum: momentum of the batch-norm running averages.
     average_in_training: see `BatchNormalization`.
     synchronized_batch_norm: see `BatchNormalization(synchronized=...)`.
+    condition_dim: length of the condition vector, `0` for none.
     **kwargs: `keras.layers.Layer` arguments.
   """
 
@@ -53,11 +65,13 @@ class CouplingResNet(keras.layers.Layer):
                batch_norm_momentum=0.95,
                average_in_training=False,
                synchronized_batch_norm=False,
+               condition_dim=0,
                **kwargs):
     super().__init__(**kwargs)
     for name, value, low in (("output_channels", output_channels, 1),
                              ("num_filters", num_filters, 1),
-                             ("num_blocks", num_blocks, 0)):
+                             ("num_blocks", num_blocks, 0),
+                             ("condition_dim", condition_dim, 0)):
       if int(value) != value or value < low:
         raise ValueError(f"{name} must be an int >= {low}, received {value!r}.")
     if l2_scale < 0:
@@ -69,6 +83,7 @@ class CouplingResNet(keras.layers.Layer):
     self.batch_norm_momentum = float(batch_norm_momentum)
     self.average_in_training = bool(average_in_training)
     self.synchronized_batch_norm = bool(synchronized_batch_norm)
+    self.condition_dim = int(condition_dim)
 
     self.input_conv = _conv(self, self.num_filters, "input_conv")
     # A tuple, not a list: see `RealNVP.__init__` on checkpoint tracking.
@@ -78,27 +93,54 @@ class CouplingResNet(keras.layers.Layer):
     self.output_norm = _norm(self, "output_norm")
     self.output_conv = _conv(self, 2 * self.output_channels, "output_conv",
                              gain_initializer="zeros")
+    self.condition_biases = keras.layers.Dense(
+        (self.num_blocks + 1) * self.num_filters, use_bias=False,
+        kernel_initializer="zeros", name="condition_biases",
+        dtype=self.dtype_policy) if self.condition_dim else None
 
   def build(self, input_shape):
     hidden_shape = tuple(input_shape[:-1]) + (self.num_filters,)
     self.input_conv.build(input_shape)
     for layer in self.blocks + (self.output_norm, self.output_conv):
       layer.build(hidden_shape)
+    if self.condition_biases is not None:
+      self.condition_biases.build((None, self.condition_dim))
     self.scale = self.add_weight(
         shape=(self.output_channels,), initializer="ones", name="scale",
         autocast=False)
 
-  def call(self, inputs, training=None):
-    """Returns `(s, t)`, each `[N, H, W, output_channels]`, variable dtype."""
+  def call(self, inputs, condition=None, training=None):
+    """Returns `(s, t)`, each `[N, H, W, output_channels]`, variable dtype.
+
+    Args:
+      inputs: `[N, H, W, C_in]`.
+      condition: `[N, condition_dim]` floats; required exactly when
+        `condition_dim > 0`.
+      training: Python bool, the batch-normalisation mode.
+    """
     training = bool(training)
-    hidden = self.input_conv(inputs)
-    for block in self.blocks:
-      hidden = block(hidden, training=training)
+    biases = self._condition_biases(condition)
+    hidden = _add(self.input_conv(inputs), biases, 0)
+    for k, block in enumerate(self.blocks, 1):
+      hidden = _add(block(hidden, training=training), biases, k)
     outputs = self.output_conv(
         tf.nn.relu(self.output_norm(hidden, training=training)))
     raw_log_scale, shift = tf.split(
         tf.cast(outputs, self.variable_dtype), 2, axis=-1)
     return self.scale * tf.tanh(raw_log_scale), shift
+
+  def _condition_biases(self, condition):
+    """`[b_0(c), ..., b_num_blocks(c)]`, each `[N, 1, 1, num_filters]`, or
+    `None` for an unconditional network."""
+    if (condition is None) != (self.condition_biases is None):
+      raise ValueError(
+          f"{self.name} has condition_dim={self.condition_dim}: "
+          + ("pass a condition [N, condition_dim]." if condition is None
+             else "it takes no condition."))
+    if condition is None:
+      return None
+    biases = self.condition_biases(condition)[:, None, None, :]
+    return tf.split(biases, self.num_blocks + 1, axis=-1)
 
   def compute_output_shape(self, input_shape):
     shape = tuple(input_shape[:-1]) + (self.output_channels,)
@@ -113,8 +155,14 @@ class CouplingResNet(keras.layers.Layer):
         l2_scale=self.l2_scale,
         batch_norm_momentum=self.batch_norm_momentum,
         average_in_training=self.average_in_training,
-        synchronized_batch_norm=self.synchronized_batch_norm)
+        synchronized_batch_norm=self.synchronized_batch_norm,
+        condition_dim=self.condition_dim)
     return config
+
+
+def _add(hidden, biases, k):
+  """`hidden + biases[k]`, or `hidden` itself without biases."""
+  return hidden if biases is None else hidden + biases[k]
 
 
 def _conv(net, filters, name, **conv_kwargs):
