@@ -22,3 +22,24 @@ def image_folder(tmp_path_factory):
       [("b", "png"), ("b", "jpg"), ("c", "grey.png")] * 3 + [("d", "png")] * 2)]
   images.write_images(folder, names)
   return data.FOLDER_PREFIX + os.fspath(folder)
+
+
+# The solid colour of each class of `class_folder`, in label order.
+CLASS_COLOURS = ((10, 200, 30), (200, 30, 10), (30, 10, 200))
+
+
+@pytest.fixture(scope="module")
+def class_folder(tmp_path_factory):
+  """`(name, colours)`: a `folder:` dataset of 12 solid-colour PNGs in 3
+  class sub-folders, and the colour of each class in label order.
+
+  `ant/` (4 images), `bee/` (3), `cow/` (5, two in `cow/deep/`); files 0
+  and 10, `ant/0.png` and `cow/deep/0.png`, are the test split.
+  """
+  folder = tmp_path_factory.mktemp("classes")
+  layout = {"ant": ["0", "1", "2", "3"], "bee": ["0", "1", "2"],
+            "cow": ["0", "1", "2", "deep/0", "deep/1"]}
+  for (name, files), colour in zip(layout.items(), CLASS_COLOURS):
+    images.write_images(folder / name, [f"{f}.png" for f in files],
+                        colour=colour)
+  return data.FOLDER_PREFIX + os.fspath(folder), CLASS_COLOURS

@@ -1,7 +1,10 @@
 """Tests of tf_realnvp/data/pipelines.py (and the preprocessing it applies):
 the training stream and evaluation passes on the real Fashion-MNIST, on a
-folder of images, and on TFDS's mock examples of the other datasets."""
+folder of images, and on TFDS's mock examples of the other datasets; with
+conditions (`conditional=True`) on the same."""
 
+import functools
+import re
 from unittest import mock
 
 import numpy as np
@@ -229,3 +232,130 @@ def test_eval_pipeline_on_tfds_mock_data(name):
                                           image_size=image_size))
   assert all(_came_from(y, x[np.newaxis])[0]  # no flips in evaluation
              for y, x in zip(np.concatenate(evaluation), test_images))
+
+
+def _conditional_batches(make, count=None):
+  """`(pixels, conditions)` of the first `count` batches of
+  `make(conditional=True)`, concatenated, after checking that its pixels are
+  bit-identical to those of `make(conditional=False)`."""
+  labelled = _batches(make(conditional=True), count)
+  plain = _batches(make(conditional=False), count)
+  assert len(labelled) == len(plain) > 0
+  for (pixels, condition), expected in zip(labelled, plain):
+    np.testing.assert_array_equal(pixels, expected)
+    assert len(condition) == len(pixels)
+  return tuple(np.concatenate(parts) for parts in zip(*labelled))
+
+
+def _fashion_records(fashion_dir, split):
+  """TFDS's images and labels of a Fashion-MNIST split, in order."""
+  records = tfds.load(FASHION, split=split, data_dir=fashion_dir,
+                      download=False, batch_size=-1)
+  return records["image"].numpy(), records["label"].numpy()
+
+
+def test_fashion_mnist_conditional_train_labels_are_their_images_labels(
+    fashion_dir):
+  # Steps 5-8 of shard 1 of 2 lie in the first shuffle block of 500 examples.
+  images, labels = _fashion_records(fashion_dir, "train[:500]")
+  label_of = {image.tobytes(): label for image, label in zip(images, labels)}
+  pixels, conditions = _conditional_batches(functools.partial(
+      data.train_dataset, FASHION, 32, seed=3, data_dir=fashion_dir,
+      start_step=5, shuffle_buffer=500, num_shards=2, shard_index=1), 4)
+  assert conditions.dtype == np.int32 and conditions.shape == (64,)
+  expected = [label_of[np.floor(x).astype(np.uint8).tobytes()]
+              for x in pixels]
+  np.testing.assert_array_equal(conditions, expected)
+  assert len(set(conditions)) > 1
+
+
+def test_fashion_mnist_conditional_eval_and_load_images_follow_tfds(
+    fashion_dir):
+  count = 200
+  images, labels = _fashion_records(fashion_dir, f"test[:{count}]")
+  _, conditions = _conditional_batches(functools.partial(
+      data.eval_dataset, FASHION, 64, data_dir=fashion_dir,
+      max_examples=count))
+  np.testing.assert_array_equal(conditions, labels)
+  loaded = _batches(data.load_images(FASHION, "test", fashion_dir,
+                                     conditional=True).take(count))
+  np.testing.assert_array_equal(np.stack([x for x, _ in loaded]), images)
+  assert [y for _, y in loaded] == list(labels)
+  assert 0 <= labels.min() and labels.max() < 10 and len(set(labels)) > 1
+
+
+def _mock_conditions(name, split):
+  """The conditions of TFDS's mock examples of a split, as we expect them:
+  `label`, or the `attributes` in sorted name order as 0/1."""
+  records = tfds.load(name, split=split,
+                      decoders={"image": tfds.decode.SkipDecoding()})
+  if name == "celeb_a":
+    return np.array([[float(r["attributes"][k]) for k in sorted(
+        r["attributes"])] for r in records.as_numpy_iterator()], np.float32)
+  return np.array([r["label"] for r in records.as_numpy_iterator()], np.int32)
+
+
+@pytest.mark.usefixtures("mock_tfds")
+@pytest.mark.parametrize("name, image_size", [("cifar10", None),
+                                              ("celeb_a", 16)])
+def test_conditional_pipelines_on_tfds_mock_data(name, image_size):
+  spec = data.dataset_spec(name)
+  train, test = (_mock_conditions(name, split)
+                 for split in (spec.train_split, spec.test_split))
+  # shuffle_buffer=1 keeps the source order: example g is source g % N.
+  _, conditions = _conditional_batches(functools.partial(
+      data.train_dataset, name, 4, seed=0, image_size=image_size,
+      shuffle_buffer=1), 3)
+  np.testing.assert_array_equal(conditions, np.resize(train, conditions.shape))
+  _, conditions = _conditional_batches(functools.partial(
+      data.eval_dataset, name, 4, image_size=image_size))
+  np.testing.assert_array_equal(conditions, test)
+  condition_spec = data.condition_spec(name)
+  if condition_spec.condition_shape:
+    assert conditions.dtype == np.float32
+    assert conditions.shape == (MOCK_EXAMPLES,) + condition_spec.condition_shape
+    assert set(np.unique(conditions)) == {0., 1.}
+  else:
+    assert conditions.dtype == np.int32 and conditions.shape == (
+        MOCK_EXAMPLES,)
+
+
+def _colour_labels(pixels, colours):
+  """The label of each solid-colour dequantised image, by its colour."""
+  labels = []
+  for x in np.floor(pixels).astype(int):
+    (colour,) = np.unique(x.reshape(-1, x.shape[-1]), axis=0)
+    labels.append(colours.index(tuple(colour)))
+  return labels
+
+
+def test_folder_conditions_are_the_sub_folders_of_their_images(class_folder):
+  name, colours = class_folder
+  # Shuffle blocks of 4 of the 10 train images mix classes (3 ant, 3 bee, 4
+  # cow).
+  pixels, conditions = _conditional_batches(functools.partial(
+      data.train_dataset, name, 4, seed=2, image_size=4, start_step=3,
+      shuffle_buffer=4, num_shards=2, shard_index=1), 4)
+  assert conditions.dtype == np.int32
+  np.testing.assert_array_equal(conditions, _colour_labels(pixels, colours))
+  assert len(set(conditions)) > 1
+  pixels, conditions = _conditional_batches(functools.partial(
+      data.eval_dataset, name, 4, image_size=4))
+  np.testing.assert_array_equal(conditions, [0, 2])  # ant/0, cow/deep/0
+  np.testing.assert_array_equal(conditions, _colour_labels(pixels, colours))
+  image, label = next(iter(data.load_images(name, "test", image_size=4,
+                                            conditional=True)))
+  assert (image.dtype, image.shape, label.dtype, label.shape) == (
+      tf.uint8, (4, 4, 3), tf.int32, ())
+
+
+@pytest.mark.parametrize("make", [
+    functools.partial(data.train_dataset, batch_size=4, seed=0),
+    functools.partial(data.eval_dataset, batch_size=4),
+    functools.partial(data.load_images, split="train"),
+])
+def test_conditional_pipelines_refuse_lsun(tmp_path, make):
+  with pytest.raises(ValueError, match=re.escape(
+      "Dataset 'lsun/bedroom' has no labels; it cannot be used with "
+      "--conditional.")):
+    make("lsun/bedroom", data_dir=str(tmp_path), conditional=True)

@@ -1,8 +1,11 @@
-"""Tests of tf_realnvp/data/registry.py: the datasets by name."""
+"""Tests of tf_realnvp/data/registry.py: the datasets by name and their
+conditions."""
 
 import dataclasses
+import re
 
 import pytest
+import tensorflow_datasets as tfds
 
 from tf_realnvp import data
 from tf_realnvp.data.registry import Family
@@ -50,3 +53,46 @@ def test_unknown_dataset_is_a_value_error_listing_known_ones():
 def test_bad_image_size_is_a_value_error(name, image_size):
   with pytest.raises(ValueError, match="image_size"):
     data.dataset_spec(name, image_size)
+
+
+@pytest.mark.parametrize("name, num_classes, condition_shape, first, last", [
+    ("fashion_mnist", 10, None, "T-shirt/top", "Ankle boot"),
+    ("mnist", 10, None, "0", "9"),
+    ("cifar10", 10, None, "airplane", "truck"),
+    ("imagenet_resized/32x32", 1000, None, "0", "999"),
+    ("imagenet_resized/64x64", 1000, None, "0", "999"),
+    ("celeb_a", None, (40,), "5_o_Clock_Shadow", "Young"),
+])
+def test_condition_spec(name, num_classes, condition_shape, first, last):
+  spec = data.condition_spec(name)
+  assert (spec.num_classes, spec.condition_shape) == (num_classes,
+                                                      condition_shape)
+  assert len(spec.names) == (num_classes or condition_shape[0])
+  assert (spec.names[0], spec.names[-1]) == (first, last)
+
+
+@pytest.mark.parametrize("name", ["fashion_mnist", "mnist", "cifar10",
+                                  "imagenet_resized/64x64", "celeb_a"])
+def test_condition_spec_agrees_with_the_tfds_features(name):
+  features = tfds.builder(name).info.features
+  spec = data.condition_spec(name)
+  if spec.condition_shape:  # celeb_a
+    assert spec.names == tuple(sorted(features["attributes"].keys()))
+  else:
+    assert spec.num_classes == features["label"].num_classes
+  if name in ("fashion_mnist", "mnist"):  # Names TFDS knows unprepared.
+    assert list(spec.names) == features["label"].names
+
+
+def test_condition_spec_of_a_folder_is_its_sub_folders(class_folder):
+  name, colours = class_folder
+  assert data.condition_spec(name) == data.ConditionSpec(
+      len(colours), None, ("ant", "bee", "cow"))
+
+
+@pytest.mark.parametrize("name", ["lsun/bedroom", "lsun/cat"])
+def test_lsun_has_no_condition(name):
+  with pytest.raises(ValueError, match=re.escape(
+      f"Dataset {name!r} has no labels; it cannot be used with "
+      "--conditional.")):
+    data.condition_spec(name)

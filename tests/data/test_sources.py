@@ -1,7 +1,8 @@
 """Tests of tf_realnvp/data/sources.py: folders of images (and their
-preprocessing), datasets that are not prepared."""
+preprocessing and class sub-folders), datasets that are not prepared."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -72,6 +73,35 @@ def test_bad_image_folders_are_value_errors_naming_the_path(
   with pytest.raises(ValueError, match=message) as error:
     data.train_dataset(data.FOLDER_PREFIX + folder, 2, seed=0)
   assert named in str(error.value)
+
+
+def _loose_images(folder):
+  """Images in class sub-folders and one directly in the folder."""
+  images.write_images(folder, ["a/0.png", "b/0.png", "loose.png"])
+  return folder, "outside any sub-folder"
+
+
+def _no_sub_folders(folder):
+  images.write_images(folder, 3)
+  return folder, "outside any sub-folder"
+
+
+def _one_sub_folder(folder):
+  images.write_images(folder, ["only/0.png", "only/deeper/1.png"])
+  return folder, "1 class sub-folder(s) ['only']"
+
+
+@pytest.mark.parametrize("make", [_loose_images, _no_sub_folders,
+                                  _one_sub_folder])
+def test_folders_without_classes_are_value_errors_naming_the_path(
+    tmp_path, make):
+  folder, problem = make(str(tmp_path))
+  name = data.FOLDER_PREFIX + folder
+  for function in (data.condition_spec, lambda n: data.train_dataset(
+      n, 2, seed=0, conditional=True)):
+    with pytest.raises(ValueError, match=re.escape(problem)) as error:
+      function(name)
+    assert repr(folder) in str(error.value)
 
 
 def test_pipelines_refuse_a_dataset_that_is_not_prepared(tmp_path):

@@ -6,10 +6,12 @@ from tf_realnvp import data
 data.prepare("fashion_mnist")                       # once; offline from Debian
 train = data.train_dataset("fashion_mnist", 64, seed=0)   # float32 [64, 28, 28, 1]
 test = data.eval_dataset("fashion_mnist", 256)            # one pass, fixed noise
+labelled = data.train_dataset("fashion_mnist", 64, seed=0, conditional=True)
+# (float32 [64, 28, 28, 1], int32 [64]); data.condition_spec("fashion_mnist")
 ```
 
 - `registry`: the datasets by name (`dataset_spec`, `known_names`), their
-  image shapes, flips and splits;
+  image shapes, flips and splits, and their conditions (`condition_spec`);
 - `preprocessing`: crops and resizes to the model's image shape;
 - `sources`: a split's encoded examples (TFDS or a folder of images);
 - `pipelines`: the training stream and evaluation passes (`train_dataset`,
@@ -27,17 +29,21 @@ from tf_realnvp.data.download import prepare
 from tf_realnvp.data.download import unreachable_endpoints
 from tf_realnvp.data.preprocessing import resize_short_side
 from tf_realnvp.data.preprocessing import resize_uint8
+from tf_realnvp.data.registry import CELEB_A_ATTRIBUTES
+from tf_realnvp.data.registry import ConditionSpec
 from tf_realnvp.data.registry import DEFAULT_NAME
 from tf_realnvp.data.registry import DatasetSpec
 from tf_realnvp.data.registry import FOLDER_PREFIX
+from tf_realnvp.data.registry import condition_spec
 from tf_realnvp.data.registry import dataset_spec
 from tf_realnvp.data.registry import known_names
 from tf_realnvp.data.registry import lsun_categories
 from tf_realnvp.data.sources import DatasetUnavailableError
 from tf_realnvp.data.sources import folder_files
 
-__all__ = ["DEFAULT_NAME", "DEFAULT_SHUFFLE_BUFFER", "DatasetSpec",
-           "DatasetUnavailableError", "FOLDER_PREFIX", "dataset_spec",
+__all__ = ["CELEB_A_ATTRIBUTES", "ConditionSpec", "DEFAULT_NAME",
+           "DEFAULT_SHUFFLE_BUFFER", "DatasetSpec", "DatasetUnavailableError",
+           "FOLDER_PREFIX", "condition_spec", "dataset_spec",
            "eval_dataset", "folder_files", "known_names", "load_images",
            "lsun_categories", "prepare", "resize_short_side", "resize_uint8",
            "train_dataset", "unreachable_endpoints"]

@@ -1,5 +1,13 @@
 """Input pipelines: a dataset's splits as dequantised pixels.
 
+Elements: with `conditional=False` (the default) the pixels alone; with
+`conditional=True` a tuple `(pixels, condition)`, the condition of every
+example (`registry.condition_spec`): int32 `[B]` class labels (TFDS's `label`
+of `fashion_mnist`, `mnist`, `cifar10`, `imagenet_resized/*`; a folder's
+sub-folder index), or float32 `[B, 40]` 0/1 attributes (`celeb_a`, sorted
+attribute names). `lsun/*` has no labels: a ValueError. Conditions travel with
+their images through every step below; the pixels are the same either way.
+
 Determinism of `train_dataset`: every random choice is a stateless function of
 `seed` and a position, never of the global or an op-level seed:
 * the order: each epoch reads the split in its fixed on-disk order, cuts it
@@ -49,12 +57,21 @@ def _deterministic(dataset):
   return dataset.with_options(options)
 
 
+def _with_image(element, function):
+  """`element` (an image, or an `(image, condition)` tuple) with `function`
+  applied to its image."""
+  image, *condition = element if isinstance(element, tuple) else (element,)
+  image = function(image)
+  return (image, *condition) if condition else image
+
+
 def _finish(dataset):
   """Prefetches and makes the whole pipeline deterministic."""
   return _deterministic(dataset.prefetch(tf.data.AUTOTUNE))
 
 
-def load_images(name, split, data_dir=None, image_size=None):
+def load_images(name, split, data_dir=None, image_size=None,
+                conditional=False):
   """The preprocessed images of one split, in a fixed order.
 
   LSUN takes the central crop here (`train_dataset` a random one).
@@ -64,28 +81,41 @@ def load_images(name, split, data_dir=None, image_size=None):
     split: a split of the dataset, e.g. `dataset_spec(name).test_split`.
     data_dir: TFDS data directory (ignored by `folder:` datasets).
     image_size: see `dataset_spec`.
+    conditional: whether each image comes with its condition.
 
   Returns:
-    A finite `tf.data.Dataset` of uint8 `[H, W, C]` images.
+    A finite `tf.data.Dataset` of uint8 `[H, W, C]` images, or with
+    `conditional` of `(image, condition)`: int32 scalar or float32 `[A]`.
+
+  Raises:
+    ValueError: if `conditional` and the dataset has no labels.
   """
   spec = registry.dataset_spec(name, image_size)
-  encoded, decode = sources.source(spec, split, data_dir)
-  images = encoded.map(lambda e: preprocessing.preprocess(spec, decode(e)),
-                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  encoded, decode = sources.source(spec, split, data_dir, conditional)
+  images = encoded.map(
+      lambda *element: _with_image(
+          element, lambda e: preprocessing.preprocess(spec, decode(e))),
+      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   return _deterministic(images)
 
 
 def _shuffled_epoch(encoded, seed, epoch, block_size):
-  """One epoch of `encoded`, each block of `block_size` permuted by its key."""
+  """One epoch of `encoded`, each block of `block_size` permuted by its key.
+
+  Every component of an element (image, condition) is permuted alike.
+  """
   def permute(block_index, block):
-    return tf.random.experimental.stateless_shuffle(
-        block, _key(seed, _SHUFFLE, epoch, block_index))
+    size = tf.shape(tf.nest.flatten(block)[0])[0]
+    order = tf.random.experimental.stateless_shuffle(
+        tf.range(size), _key(seed, _SHUFFLE, epoch, block_index))
+    return tf.nest.map_structure(lambda x: tf.gather(x, order), block)
   return encoded.batch(block_size).enumerate().map(permute).unbatch()
 
 
 def train_dataset(name, batch_size, seed, data_dir=None, image_size=None,
                   start_step=0, shuffle_buffer=DEFAULT_SHUFFLE_BUFFER,
-                  num_shards=1, shard_index=0, output_batch_size=None):
+                  num_shards=1, shard_index=0, output_batch_size=None,
+                  conditional=False):
   """The infinite training stream, deterministic given `(seed, start_step)`.
 
   See the module docstring for how order, crops, flips and noise are keyed,
@@ -106,12 +136,19 @@ def train_dataset(name, batch_size, seed, data_dir=None, image_size=None,
       other parts are skipped before decoding.
     output_batch_size: batch the kept examples by this many (a replica's
       batch); default `batch_size // num_shards`.
+    conditional: whether each example comes with its condition.
 
   Returns:
     A `tf.data.Dataset` of float32 `[output_batch_size, H, W, C]` dequantised
-    pixels in `[0, 256)`. With the defaults, whole global batches; sharded,
-    the union over shards of the batches of one step is exactly the global
-    batch of that step, so any number of replicas sees the same data.
+    pixels in `[0, 256)`, or with `conditional` of `(pixels, condition)`:
+    int32 `[output_batch_size]` or float32 `[output_batch_size, A]`. With the
+    defaults, whole global batches; sharded, the union over shards of the
+    batches of one step is exactly the global batch of that step, so any
+    number of replicas sees the same data.
+
+  Raises:
+    ValueError: for bad sizes or sharding, or if `conditional` and the dataset
+      has no labels.
   """
   checks.check_int(1, batch_size=batch_size, shuffle_buffer=shuffle_buffer,
                    num_shards=num_shards)
@@ -126,19 +163,22 @@ def train_dataset(name, batch_size, seed, data_dir=None, image_size=None,
     raise ValueError(f"A shard of {part} examples cannot be batched by "
                      f"{output_batch_size}.")
   spec = registry.dataset_spec(name, image_size)
-  encoded, decode = sources.source(spec, spec.train_split, data_dir)
+  encoded, decode = sources.source(spec, spec.train_split, data_dir,
+                                   conditional)
   first = int(start_step) * int(batch_size)
   epoch, offset = divmod(first, sources.num_examples(encoded, spec, spec.train_split))
   stream = tf.data.Dataset.counter(epoch).flat_map(
       lambda e: _shuffled_epoch(encoded, seed, e, shuffle_buffer))
 
-  def example(index, encoded_image):
-    image = preprocessing.preprocess(spec, decode(encoded_image),
-                        crop_seed=_key(seed, _CROP, index))
-    if spec.horizontal_flips:
-      image = tf.image.stateless_random_flip_left_right(
-          image, _key(seed, _FLIP, index))
-    return pixels.dequantize(image, _key(seed, _NOISE, index))
+  def example(index, element):
+    def dequantised(encoded_image):
+      image = preprocessing.preprocess(spec, decode(encoded_image),
+                                       crop_seed=_key(seed, _CROP, index))
+      if spec.horizontal_flips:
+        image = tf.image.stateless_random_flip_left_right(
+            image, _key(seed, _FLIP, index))
+      return pixels.dequantize(image, _key(seed, _NOISE, index))
+    return _with_image(element, dequantised)
 
   examples = stream.skip(offset).enumerate(start=first)
   if num_shards > 1:
@@ -150,7 +190,7 @@ def train_dataset(name, batch_size, seed, data_dir=None, image_size=None,
 
 
 def eval_dataset(name, batch_size, data_dir=None, image_size=None, split=None,
-                 seed=0, max_examples=None):
+                 seed=0, max_examples=None, conditional=False):
   """One pass over the test split with fixed dequantisation noise.
 
   The noise of the `i`-th example is keyed on `(seed, i)`, so every pass (and
@@ -165,19 +205,27 @@ def eval_dataset(name, batch_size, data_dir=None, image_size=None, split=None,
     split: defaults to `dataset_spec(name).test_split`.
     seed: int keying the noise.
     max_examples: if given, only the first `max_examples` examples.
+    conditional: whether each example comes with its condition.
 
   Returns:
     A finite `tf.data.Dataset` of float32 `[<= batch_size, H, W, C]`
-    dequantised pixels in `[0, 256)`; the last batch may be smaller.
+    dequantised pixels in `[0, 256)`, or with `conditional` of `(pixels,
+    condition)`: int32 `[<= batch_size]` or float32 `[<= batch_size, A]`; the
+    last batch may be smaller.
+
+  Raises:
+    ValueError: if `conditional` and the dataset has no labels.
   """
   checks.check_int(1, batch_size=batch_size)
   if max_examples is not None:
     checks.check_int(1, max_examples=max_examples)
   spec = registry.dataset_spec(name, image_size)
-  images = load_images(name, split or spec.test_split, data_dir, image_size)
+  images = load_images(name, split or spec.test_split, data_dir, image_size,
+                       conditional)
   if max_examples is not None:
     images = images.take(max_examples)
   noisy = images.enumerate().map(
-      lambda i, image: pixels.dequantize(image, _key(seed, _EVAL_NOISE, i)),
+      lambda i, element: _with_image(element, lambda image: pixels.dequantize(
+          image, _key(seed, _EVAL_NOISE, i))),
       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   return _finish(noisy.batch(batch_size))

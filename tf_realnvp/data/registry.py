@@ -15,17 +15,30 @@
   sorted order is the test split, the rest the train split.
 
 Flips follow the paper (section 4.1: CIFAR-10, CelebA, LSUN).
+
+The condition of an example, for conditional flows (`condition_spec`):
+* `fashion_mnist`, `mnist`, `cifar10`: its class, TFDS's `label` (10 classes);
+* `imagenet_resized/*`: its class, TFDS's `label` (1000 classes);
+* `celeb_a`: its 40 binary attributes, TFDS's `attributes`, as a float32
+  multi-hot vector `[40]` in sorted attribute-name order (`CELEB_A_ATTRIBUTES`);
+* `folder:/path`: its class, the index of its first-level sub-folder among the
+  sorted names of the sub-folders holding images; every image must be in one,
+  and there must be at least 2;
+* `lsun/*`: none; asking for it is a ValueError.
 """
 
 import dataclasses
 import enum
+import os
 
 import tensorflow_datasets as tfds
 
 from tf_realnvp import checks
 
-__all__ = ["DEFAULT_NAME", "FOLDER_PREFIX", "DatasetSpec", "Family",
-           "dataset_spec", "known_names", "lsun_categories"]
+__all__ = ["CELEB_A_ATTRIBUTES", "ConditionSpec", "DEFAULT_NAME",
+           "FOLDER_EXTENSIONS", "FOLDER_PREFIX", "DatasetSpec", "Family",
+           "condition_spec", "dataset_spec", "folder_image_files",
+           "folder_labels", "known_names", "lsun_categories"]
 
 DEFAULT_NAME = "fashion_mnist"
 FOLDER_PREFIX = "folder:"
@@ -44,6 +57,30 @@ _FIXED_SIZE = {
 _LSUN_SCENES = frozenset([
     "bedroom", "bridge", "church_outdoor", "classroom", "conference_room",
     "dining_room", "kitchen", "living_room", "restaurant", "tower"])
+FOLDER_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+# name -> class names of the datasets labelled by TFDS's feature "label"
+# (fixed here: TFDS knows CIFAR-10's only once it is prepared).
+_CLASS_NAMES = {
+    "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    "mnist": tuple(str(i) for i in range(10)),
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
+                "horse", "ship", "truck"),
+    "imagenet_resized/32x32": tuple(str(i) for i in range(1000)),
+    "imagenet_resized/64x64": tuple(str(i) for i in range(1000)),
+}
+# The keys of TFDS's celeb_a feature "attributes", sorted.
+CELEB_A_ATTRIBUTES = (
+    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes",
+    "Bald", "Bangs", "Big_Lips", "Big_Nose", "Black_Hair", "Blond_Hair",
+    "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby", "Double_Chin",
+    "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones",
+    "Male", "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes", "No_Beard",
+    "Oval_Face", "Pale_Skin", "Pointy_Nose", "Receding_Hairline",
+    "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair",
+    "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace",
+    "Wearing_Necktie", "Young")
 
 
 class Family(enum.Enum):
@@ -82,6 +119,24 @@ class DatasetSpec:
   def folder(self):
     """The path of a `folder:` dataset."""
     return self.name[len(FOLDER_PREFIX):]
+
+
+@dataclasses.dataclass(frozen=True)
+class ConditionSpec:
+  """The condition of a dataset's examples (see the module docstring).
+
+  Exactly one of `num_classes` and `condition_shape` is set.
+
+  Attributes:
+    num_classes: for class labels (int32 scalars in `[0, num_classes)`), their
+      number; `None` for attribute vectors.
+    condition_shape: for attribute vectors (float32 `[A]` of 0/1), `(A,)`;
+      `None` for class labels.
+    names: the class names, or the attribute names in vector order.
+  """
+  num_classes: int | None
+  condition_shape: tuple | None
+  names: tuple
 
 
 def lsun_categories():
@@ -145,3 +200,84 @@ def dataset_spec(name, image_size=None):
       return DatasetSpec(name, kind, shape, True, "train", "validation")
     return DatasetSpec(name, kind, shape, True, "train[:99%]", "train[99%:]")
   return DatasetSpec(name, kind, shape, False, "train", "test")
+
+
+def folder_image_files(path):
+  """The image files below folder `path` (any depth), sorted; not read.
+
+  Raises:
+    ValueError: naming the path if it is missing or holds no image file.
+  """
+  if not os.path.isdir(path):
+    raise ValueError(f"Image folder {path!r} does not exist or is not a "
+                     "folder.")
+  files = sorted(
+      os.path.join(root, f) for root, _, names in os.walk(path)
+      for f in names if f.lower().endswith(FOLDER_EXTENSIONS))
+  if not files:
+    raise ValueError(f"Image folder {path!r} holds no "
+                     f"{'/'.join(FOLDER_EXTENSIONS)} file.")
+  return files
+
+
+def folder_labels(path, files):
+  """The class sub-folders of image folder `path` and the label of each file.
+
+  Args:
+    path: the folder.
+    files: image files below it, e.g. `folder_image_files(path)`.
+
+  Returns:
+    `(names, labels)`: the sorted names of the first-level sub-folders holding
+    files (a tuple of str), and for each file the index of its sub-folder in
+    `names` (a list of int).
+
+  Raises:
+    ValueError: naming the path, if a file lies directly in it, or if fewer
+      than 2 sub-folders hold files.
+  """
+  parts = [os.path.relpath(f, path).split(os.sep) for f in files]
+  loose = [p[0] for p in parts if len(p) == 1]
+  if loose:
+    raise ValueError(
+        f"Image folder {path!r} has image files outside any sub-folder (e.g. "
+        f"{loose[0]!r}); for class labels every image must be in a "
+        "first-level sub-folder, one per class.")
+  names = tuple(sorted({p[0] for p in parts}))
+  if len(names) < 2:
+    raise ValueError(
+        f"Image folder {path!r} has {len(names)} class sub-folder(s) "
+        f"{list(names)}; class labels need at least 2.")
+  index = {n: i for i, n in enumerate(names)}
+  return names, [index[p[0]] for p in parts]
+
+
+def condition_spec(name, data_dir=None):
+  """The condition of the examples of dataset `name` (see the module
+  docstring).
+
+  Args:
+    name: a name from `known_names()`.
+    data_dir: TFDS data directory; unused (the TFDS datasets' class and
+      attribute names are fixed here, so nothing is read). A `folder:`
+      dataset lists its folder (without reading the images).
+
+  Returns:
+    A `ConditionSpec`.
+
+  Raises:
+    ValueError: for an unknown dataset, a dataset without labels (`lsun/*`),
+      or a folder whose images are not in at least 2 class sub-folders.
+  """
+  del data_dir  # Unused: see above.
+  kind = family(name)
+  if name in _CLASS_NAMES:
+    return ConditionSpec(len(_CLASS_NAMES[name]), None, _CLASS_NAMES[name])
+  if kind is Family.CELEB_A:
+    return ConditionSpec(None, (len(CELEB_A_ATTRIBUTES),), CELEB_A_ATTRIBUTES)
+  if kind is Family.FOLDER:
+    path = name[len(FOLDER_PREFIX):]
+    names, _ = folder_labels(path, folder_image_files(path))
+    return ConditionSpec(len(names), None, names)
+  raise ValueError(f"Dataset {name!r} has no labels; it cannot be used with "
+                   "--conditional.")
