@@ -85,6 +85,16 @@ flags.DEFINE_bool("recompute_gradients", _DEFAULTS.recompute_gradients,
                   "Recompute each coupling network's activations in the "
                   "backward pass instead of storing them: less memory, more "
                   "compute.")
+flags.DEFINE_bool("conditional", _DEFAULTS.conditional,
+                  "Train p(x | label): class labels (fashion_mnist, mnist, "
+                  "cifar10, imagenet_resized, a folder's sub-folders) or "
+                  "celeb_a's 40 attributes. Adds the generative classifier's "
+                  "test accuracy to the metrics; sample grids get one row per "
+                  "class.")
+flags.DEFINE_integer("classify_examples", _DEFAULTS.classify_examples,
+                     "Test examples of the classification accuracy of a "
+                     "--conditional class model (each costs one flow pass "
+                     "per class; 0: none).")
 flags.DEFINE_enum("dtype_policy", _DEFAULTS.dtype_policy,
                   list(DTYPE_POLICIES),
                   "Keras dtype policy of the s/t networks. mixed_bfloat16 "

@@ -67,9 +67,12 @@ def test_helpfull_with_a_flagfile_resolves_from_the_repository_root():
     (["--dtype_policy=mixed_float16"],
      "value should be one of <float32|mixed_bfloat16>"),
     ([], "--workdir"),
+    (["--dataset=lsun/bedroom", "--conditional"],
+     "Dataset 'lsun/bedroom' has no labels; it cannot be used with "
+     "--conditional."),
 ], ids=["missing_flagfile", "unknown_flag", "unknown_dataset", "batch_size",
         "num_filters", "eval_examples", "learning_rate", "float16",
-        "no_workdir"])
+        "no_workdir", "conditional_without_labels"])
 def test_command_line_errors_exit_non_zero_with_a_clear_message(
     tmp_path, args, message):
   workdir = [] if not args else [f"--workdir={tmp_path / 'run'}"]

@@ -329,14 +329,22 @@ class RealNVP(keras.Model):
   def class_log_likelihoods(self, images, seed=None):
     """`log p(x + u | k)` `[N, K]` for every class `k` of a class model.
 
-    `images` uint8 `[N, H, W, C]`, dequantised once with `seed` (the same
-    noise for every class), evaluated in evaluation mode: one pass of the
-    flow over `N * K` images.
+    Evaluation mode, one pass of the flow over `N * K` images.
+
+    Args:
+      images: uint8 `[N, H, W, C]`, dequantised once with `seed` (the same
+        noise for every class); or float pixels `[N, H, W, C]` in
+        `[0, 256)`, used as they are (e.g. an already dequantised batch).
+      seed: the dequantisation noise of uint8 images, as in `bits_per_dim`.
     """
     self._require_classes("class_log_likelihoods")
-    images = self._check(images, "class_log_likelihoods", dtype=tf.uint8)
-    y = tf.cast(pixels.dequantize(images, seeds.stateless_seed(seed)),
-                self.compute_dtype)
+    images = tf.convert_to_tensor(images)
+    if images.dtype == tf.uint8:
+      y = tf.cast(pixels.dequantize(
+          self._check(images, "class_log_likelihoods", dtype=tf.uint8),
+          seeds.stateless_seed(seed)), self.compute_dtype)
+    else:
+      y = self._check(images, "class_log_likelihoods")
     labels = tf.range(self.num_classes)[:, None]  # [K, 1] vs y [N, ...].
     return tf.transpose(self.distribution(condition=labels).log_prob(y))
 

@@ -359,3 +359,16 @@ def test_conditional_pipelines_refuse_lsun(tmp_path, make):
       "Dataset 'lsun/bedroom' has no labels; it cannot be used with "
       "--conditional.")):
     make("lsun/bedroom", data_dir=str(tmp_path), conditional=True)
+
+
+def test_class_counts_count_the_training_labels(fashion_dir, class_folder):
+  np.testing.assert_array_equal(
+      data.class_counts(FASHION, data_dir=fashion_dir), [6000] * 10)
+  name, colours = class_folder
+  counts = data.class_counts(name)
+  labels = [int(c) for _, c in data.load_images(
+      name, "train", image_size=8, conditional=True)]
+  np.testing.assert_array_equal(counts, np.bincount(labels,
+                                                    minlength=len(colours)))
+  with pytest.raises(ValueError, match="has no class labels"):
+    data.class_counts("celeb_a")

@@ -22,6 +22,7 @@ labelled = data.train_dataset("fashion_mnist", 64, seed=0, conditional=True)
 """
 
 from tf_realnvp.data.pipelines import DEFAULT_SHUFFLE_BUFFER
+from tf_realnvp.data.pipelines import class_counts
 from tf_realnvp.data.pipelines import eval_dataset
 from tf_realnvp.data.pipelines import load_images
 from tf_realnvp.data.pipelines import train_dataset
@@ -43,7 +44,7 @@ from tf_realnvp.data.sources import folder_files
 
 __all__ = ["CELEB_A_ATTRIBUTES", "ConditionSpec", "DEFAULT_NAME",
            "DEFAULT_SHUFFLE_BUFFER", "DatasetSpec", "DatasetUnavailableError",
-           "FOLDER_PREFIX", "condition_spec", "dataset_spec",
+           "FOLDER_PREFIX", "class_counts", "condition_spec", "dataset_spec",
            "eval_dataset", "folder_files", "known_names", "load_images",
            "lsun_categories", "prepare", "resize_short_side", "resize_uint8",
            "train_dataset", "unreachable_endpoints"]

@@ -32,8 +32,8 @@ from tf_realnvp.data import preprocessing
 from tf_realnvp.data import registry
 from tf_realnvp.data import sources
 
-__all__ = ["DEFAULT_SHUFFLE_BUFFER", "eval_dataset", "load_images",
-           "train_dataset"]
+__all__ = ["DEFAULT_SHUFFLE_BUFFER", "class_counts", "eval_dataset",
+           "load_images", "train_dataset"]
 
 DEFAULT_SHUFFLE_BUFFER = 10_000
 
@@ -229,3 +229,27 @@ def eval_dataset(name, batch_size, data_dir=None, image_size=None, split=None,
           image, _key(seed, _EVAL_NOISE, i))),
       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   return _finish(noisy.batch(batch_size))
+
+
+def class_counts(name, data_dir=None, image_size=None):
+  """Examples per class `[K]` (int64 numpy) of the training split of a
+  dataset with class labels (`condition_spec(name).num_classes`).
+
+  Reads the labels only: no image is decoded.
+
+  Raises:
+    ValueError: if the dataset has no class labels.
+  """
+  condition = registry.condition_spec(name)
+  if not condition.num_classes:
+    raise ValueError(f"Dataset {name!r} has no class labels (its condition "
+                     f"is a vector of shape {condition.condition_shape}).")
+  spec = registry.dataset_spec(name, image_size)
+  encoded, _ = sources.source(spec, spec.train_split, data_dir,
+                              conditional=True)
+  counts = tf.zeros([condition.num_classes], tf.int64)
+  for labels in encoded.map(lambda _, label: label).batch(8192):
+    counts += tf.math.bincount(labels, minlength=condition.num_classes,
+                               maxlength=condition.num_classes,
+                               dtype=tf.int64)
+  return counts.numpy()

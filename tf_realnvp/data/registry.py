@@ -252,14 +252,13 @@ def folder_labels(path, files):
   return names, [index[p[0]] for p in parts]
 
 
-def condition_spec(name, data_dir=None):
+def condition_spec(name):
   """The condition of the examples of dataset `name` (see the module
   docstring).
 
   Args:
-    name: a name from `known_names()`.
-    data_dir: TFDS data directory; unused (the TFDS datasets' class and
-      attribute names are fixed here, so nothing is read). A `folder:`
+    name: a name from `known_names()`. The TFDS datasets' class and
+      attribute names are fixed here, so nothing is read; a `folder:`
       dataset lists its folder (without reading the images).
 
   Returns:
@@ -269,7 +268,6 @@ def condition_spec(name, data_dir=None):
     ValueError: for an unknown dataset, a dataset without labels (`lsun/*`),
       or a folder whose images are not in at least 2 class sub-folders.
   """
-  del data_dir  # Unused: see above.
   kind = family(name)
   if name in _CLASS_NAMES:
     return ConditionSpec(len(_CLASS_NAMES[name]), None, _CLASS_NAMES[name])

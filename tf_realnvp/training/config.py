@@ -18,12 +18,16 @@ __all__ = ["ARCHITECTURE_KEYS", "CONSTRAINTS", "TrainConfig", "architecture",
 # a workdir refuses to resume with others (see `workdirs.MODEL_CONFIG`).
 ARCHITECTURE_KEYS = ("image_shape", "num_scales", "num_blocks", "num_filters",
                      "alpha", "coupling_batch_norm")
+# ... and those of conditional models, written only when set, so that the
+# `model_config.json` of an unconditional model is the same as before they
+# existed.
+CONDITION_KEYS = ("num_classes", "condition_shape")
 
 POSITIVE_INTS = ("train_steps", "batch_size", "num_scales", "num_filters",
                  "eval_every", "checkpoint_every", "sample_every",
                  "num_samples", "log_every", "max_nonfinite_steps",
                  "shuffle_buffer", "max_checkpoints")
-NON_NEGATIVE_INTS = ("num_blocks", "eval_examples")
+NON_NEGATIVE_INTS = ("num_blocks", "eval_examples", "classify_examples")
 POSITIVE_FLOATS = ("learning_rate", "grad_clip_norm", "temperature")
 # (fields, minimum): ints `>= minimum`, or numbers `> 0` for `None`.
 CONSTRAINTS = ((POSITIVE_INTS, 1), (NON_NEGATIVE_INTS, 0),
@@ -49,6 +53,8 @@ class TrainConfig:
   coupling_batch_norm: bool = True
   synchronized_batch_norm: bool = True
   recompute_gradients: bool = False
+  conditional: bool = False
+  classify_examples: int = 1000
   dtype_policy: str = "float32"
   grad_clip_norm: float = 100.0
   max_nonfinite_steps: int = 10
@@ -72,6 +78,8 @@ class TrainConfig:
                            f"received {value!r}.")
     if not self.workdir:
       raise ValueError("workdir is required.")
+    if self.conditional:
+      data.condition_spec(self.dataset)  # A ValueError if it has no labels.
     if self.dtype_policy not in DTYPE_POLICIES:
       raise ValueError(
           f"dtype_policy must be one of {DTYPE_POLICIES}, received "
@@ -97,8 +105,15 @@ def requirement(minimum):
   return "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
 
 
-def build_model(config, image_shape):
-  """The `RealNVP` described by `config` for images of `image_shape`."""
+def build_model(config, image_shape, condition=None):
+  """The `RealNVP` described by `config` for images of `image_shape`.
+
+  Args:
+    config: a `TrainConfig`.
+    image_shape: `(H, W, C)` of the dataset.
+    condition: the dataset's `tf_realnvp.data.ConditionSpec` when
+      `config.conditional`, else `None`.
+  """
   return RealNVP(
       image_shape,
       num_scales=config.num_scales,
@@ -110,11 +125,16 @@ def build_model(config, image_shape):
       coupling_batch_norm=config.coupling_batch_norm,
       synchronized_batch_norm=config.synchronized_batch_norm,
       recompute_gradients=config.recompute_gradients,
+      num_classes=condition and condition.num_classes,
+      condition_shape=condition and condition.condition_shape,
       dtype=config.dtype_policy)
 
 
 def architecture(model):
-  """The `ARCHITECTURE_KEYS` of `model.get_config()`, JSON-ready."""
+  """The `ARCHITECTURE_KEYS` of `model.get_config()`, and the
+  `CONDITION_KEYS` that are set, JSON-ready."""
   config = model.get_config()
-  return {key: list(config[key]) if key == "image_shape" else config[key]
-          for key in ARCHITECTURE_KEYS}
+  keys = ARCHITECTURE_KEYS + tuple(
+      key for key in CONDITION_KEYS if config[key] is not None)
+  return {key: list(config[key]) if isinstance(config[key], (tuple, list))
+          else config[key] for key in keys}

@@ -122,16 +122,27 @@ def _train_loop(trainer, start, writers, progress):
 
 def _evaluate_and_record(trainer, step, train_bpd, images_per_sec, writers,
                          progress):
-  """Evaluates, appends to `metrics.jsonl`, writes summaries; returns the line."""
+  """Evaluates, appends to `metrics.jsonl`, writes summaries; returns the line.
+
+  The line: `step`, `train_bits_per_dim`, `test_bits_per_dim`,
+  `images_per_sec`, and for class-conditional models `test_accuracy`.
+  """
   test_bpd = trainer.evaluate()
   record = dict(step=int(step), train_bits_per_dim=_json_float(train_bpd),
                 test_bits_per_dim=test_bpd,
                 images_per_sec=_json_float(images_per_sec))
+  accuracy = trainer.classification_accuracy()
+  message = f"step {step}: test bits/dim {test_bpd:.4f}"
+  if accuracy is not None:
+    record["test_accuracy"] = accuracy
+    message += f", test accuracy {accuracy:.4f}"
   if trainer.is_chief:
     workdirs.append_metrics(trainer.workdir, record)
   with writers["test"].as_default(step=step):
     tf.summary.scalar("bits_per_dim", test_bpd)
-  progress.message(f"step {step}: test bits/dim {test_bpd:.4f}")
+    if accuracy is not None:
+      tf.summary.scalar("accuracy", accuracy)
+  progress.message(message)
   return record
 
 

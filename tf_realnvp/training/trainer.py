@@ -63,11 +63,15 @@ class Trainer:
           f"batch_size {config.batch_size} (the global batch) is not divisible "
           f"by the {replicas} replicas of the strategy.")
     self.is_chief = is_chief(self.strategy)
+    # The dataset's labels or attributes (a ValueError if it has none).
+    self.condition = (data.condition_spec(config.dataset)
+                      if config.conditional else None)
     # The initial weights follow from the seed, so that a run restarted
     # before its first checkpoint starts from the same point.
     keras.utils.set_random_seed(config.seed)
     with self.strategy.scope():
-      self.model = config_lib.build_model(config, self.spec.image_shape)
+      self.model = config_lib.build_model(config, self.spec.image_shape,
+                                          self.condition)
       # Keras's Adam, one fused kernel per variable (see FusedAdam).
       self.optimizer = FusedAdam(config.learning_rate)
       # Built in the scope, or the first `strategy.run` fails with "You must
@@ -93,6 +97,9 @@ class Trainer:
     self.start_step = 0
     self._train_step = tf.function(self._distributed_train_step, autograph=False)
     self._eval_step = tf.function(self._distributed_eval_step, autograph=False)
+    self._classify_step = tf.function(self._distributed_classify_step,
+                                      autograph=False)
+    self._sample_conditions = None
 
   def close(self):
     """Removes a non-chief worker's temporary checkpoint directory."""
@@ -119,14 +126,18 @@ class Trainer:
     found = workdirs.read_model_config(self.workdir, required=False)
     if found is not None and found != expected:
       differences = ", ".join(
-          f"{k}: {found.get(k)!r} in workdir, {expected[k]!r} requested"
-          for k in expected if found.get(k) != expected[k])
+          f"{k}: {found.get(k)!r} in workdir, {expected.get(k)!r} requested"
+          for k in sorted(set(found) | set(expected))
+          if found.get(k) != expected.get(k))
       raise TrainingError(
           f"{self.workdir} holds a model of another architecture "
           f"({differences}). Use a new --workdir, or the flags it was "
           f"trained with (its {workdirs.FLAGS_FILE}).")
     latest = self.manager.latest_checkpoint
     if latest is None:
+      if self.model.num_classes:  # Saved with the first checkpoint.
+        self.model.set_class_prior(data.class_counts(
+            self.config.dataset, self.config.data_dir, self.config.image_size))
       if self.is_chief and found is None:
         workdirs.write_model_config(self.workdir, expected)
       return 0
@@ -147,12 +158,16 @@ class Trainer:
 
   # --- Compiled steps -------------------------------------------------------
 
-  def _replica_gradients(self, y):
-    """Per replica: loss scaled for the global batch, global-batch gradients."""
+  def _replica_gradients(self, batch):
+    """Per replica: loss scaled for the global batch, global-batch gradients.
+
+    `batch` is pixels `y`, or `(y, condition)` for a conditional model.
+    """
+    y, condition = self._unpack(batch)
     variables = self.model.trainable_variables
     with tf.GradientTape() as tape:
-      loss, per_example = losses.training_loss(self.model, y,
-                                               self.global_batch_size)
+      loss, per_example = losses.training_loss(
+          self.model, y, self.global_batch_size, condition)
     grads = tape.gradient(loss, variables)
     context = tf.distribute.get_replica_context()
     # The global norm must be the norm of the global-batch gradient.
@@ -196,14 +211,36 @@ class Trainer:
     self.step.assign_add(1)
     return total_loss, finite
 
-  def _replica_eval(self, y):
-    per_example = losses.bits_per_dim(self.model, y, training=False)
+  def _unpack(self, batch):
+    """`(y, condition)` of a batch (`condition` `None` if unconditional)."""
+    return batch if self.condition else (batch, None)
+
+  def _replica_eval(self, batch):
+    y, condition = self._unpack(batch)
+    per_example = losses.bits_per_dim(self.model, y, False, condition)
     return tf.reduce_sum(per_example), tf.cast(tf.size(per_example), tf.float32)
 
-  def _distributed_eval_step(self, batch):
-    total, count = self.strategy.run(self._replica_eval, args=(batch,))
+  def _replica_classify(self, batch):
+    """Correct predictions of the generative classifier, and the count."""
+    y, labels = batch
+    scores = (self.model.class_log_likelihoods(y) +
+              self.model.class_log_prior)
+    correct = tf.equal(tf.argmax(scores, axis=-1, output_type=tf.int32),
+                       labels)
+    return (tf.reduce_sum(tf.cast(correct, tf.float32)),
+            tf.cast(tf.size(correct), tf.float32))
+
+  def _distributed_sums(self, replica_fn, batch):
+    """`replica_fn(batch)`'s pair of per-replica sums, summed over replicas."""
+    total, count = self.strategy.run(replica_fn, args=(batch,))
     return (self.strategy.reduce(tf.distribute.ReduceOp.SUM, total, axis=None),
             self.strategy.reduce(tf.distribute.ReduceOp.SUM, count, axis=None))
+
+  def _distributed_eval_step(self, batch):
+    return self._distributed_sums(self._replica_eval, batch)
+
+  def _distributed_classify_step(self, batch):
+    return self._distributed_sums(self._replica_classify, batch)
 
   # --- Public operations ----------------------------------------------------
 
@@ -224,7 +261,7 @@ class Trainer:
           num_shards=context.num_input_pipelines,
           shard_index=context.input_pipeline_id,
           output_batch_size=context.get_per_replica_batch_size(
-              config.batch_size))
+              config.batch_size), conditional=config.conditional)
 
     return self.strategy.distribute_datasets_from_function(dataset_fn)
 
@@ -250,18 +287,35 @@ class Trainer:
     return float("nan")
 
   def evaluate(self):
-    """Test-split bits/dim in evaluation mode (running batch-norm averages)."""
+    """Test-split bits/dim in evaluation mode (running batch-norm averages);
+    `-log p(x | c)` with each example's condition for a conditional model."""
+    return self._test_mean(self._eval_step,
+                           self.config.eval_examples or None,
+                           self.config.conditional)
+
+  def classification_accuracy(self):
+    """Test accuracy of the generative classifier (`RealNVP.classify`'s
+    argmax) on the first `classify_examples` test examples (each costs `K`
+    flow passes), or `None` for a model without class labels."""
+    if not (self.model.num_classes and self.config.classify_examples):
+      return None
+    return self._test_mean(self._classify_step,
+                           self.config.classify_examples, True)
+
+  def _test_mean(self, step, max_examples, conditional):
+    """`sum / count` of a distributed `step`'s pairs over the test split."""
     dataset = data.eval_dataset(
         self.config.dataset, self.global_batch_size,
         data_dir=self.config.data_dir, image_size=self.config.image_size,
-        seed=self.config.seed, max_examples=self.config.eval_examples or None)
+        seed=self.config.seed, max_examples=max_examples,
+        conditional=conditional)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = (
         tf.data.experimental.AutoShardPolicy.DATA)
     total, count = 0.0, 0.0
     for batch in self.strategy.experimental_distribute_dataset(
         dataset.with_options(options)):
-      batch_total, batch_count = self._eval_step(batch)
+      batch_total, batch_count = step(batch)
       total += float(batch_total)
       count += float(batch_count)
     if not count:
@@ -270,10 +324,38 @@ class Trainer:
 
   def sample_grid(self, temperature):
     """A uint8 grid image (`tf_realnvp.io.image_grid`) of `num_samples`
-    samples at `temperature`."""
-    samples = self.model.sample(self.config.num_samples, temperature,
-                                seed=self.config.seed)
-    return io.image_grid(io.square_tiles(pixels.to_uint8(samples).numpy()))
+    samples at `temperature`.
+
+    Conditional models: one row per condition, `num_samples // rows` (at
+    least 1) samples each; the rows are the classes `0 ... K-1` of a class
+    model, and the conditions of the first `min(8, num_samples)` test
+    examples for condition vectors (CelebA's attributes).
+    """
+    if not self.condition:
+      samples = self.model.sample(self.config.num_samples, temperature,
+                                  seed=self.config.seed)
+      return io.image_grid(io.square_tiles(pixels.to_uint8(samples).numpy()))
+    rows = self._grid_conditions()
+    columns = max(1, self.config.num_samples // len(rows))
+    samples = self.model.sample(
+        len(rows) * columns, temperature, seed=self.config.seed,
+        condition=np.repeat(rows, columns, axis=0))
+    tiles = pixels.to_uint8(samples).numpy()
+    return io.image_grid(tiles.reshape((len(rows), columns) + tiles.shape[1:]))
+
+  def _grid_conditions(self):
+    """The conditions of the rows of `sample_grid`, computed once."""
+    if self._sample_conditions is None:
+      if self.model.num_classes:
+        self._sample_conditions = np.arange(self.model.num_classes)
+      else:
+        examples = data.load_images(
+            self.config.dataset, self.spec.test_split, self.config.data_dir,
+            self.config.image_size, conditional=True)
+        self._sample_conditions = np.stack([
+            condition.numpy() for _, condition in
+            examples.take(min(8, self.config.num_samples))])
+    return self._sample_conditions
 
 
 def fingerprint(model, strategy=None):
