@@ -9,6 +9,8 @@ import tensorflow as tf
 
 import tf_realnvp
 from tf_realnvp import data
+from tf_realnvp import workdirs
+from tests import flow_checks
 from tests.processes import REPO
 
 
@@ -43,3 +45,24 @@ def test_readme_fit_example_runs(fashion_dir):
   exec(code, namespace)  # pylint: disable=exec-used
   assert np.isfinite(namespace["model"].evaluate(
       namespace["test"], verbose=0, return_dict=True)["bits_per_dim"])
+
+
+def test_readme_conditional_example_runs(tmp_path):
+  code = _python_blocks()[2]
+  # A small class-conditional model with random weights stands in for the
+  # trained run (the example reads it from its workdir).
+  model = tf_realnvp.RealNVP((28, 28, 1), num_blocks=1, num_filters=4,
+                             num_classes=10)
+  flow_checks.randomize_weights(model, scale=0.05)
+  workdirs.write_model_config(str(tmp_path), {
+      key: model.get_config()[key] for key in (
+          "image_shape", "num_scales", "num_blocks", "num_filters",
+          "num_classes")})
+  tf.train.CheckpointManager(tf.train.Checkpoint(model=model),
+                             str(tmp_path / workdirs.CHECKPOINTS), 1).save()
+  images = np.random.default_rng(0).integers(0, 256, (2, 28, 28, 1), np.uint8)
+  namespace = {"images_uint8": images, "image_labels": np.array([1, 2])}
+  exec(code.replace("runs/fashion_mnist_conditional", str(tmp_path)),  # pylint: disable=exec-used
+       namespace)
+  assert namespace["y"].shape == (2, 3, 28, 28, 1)
+  assert np.all(np.isfinite(namespace["marginal"].log_prob(namespace["y"][0])))
