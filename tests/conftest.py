@@ -9,11 +9,28 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import shutil  # noqa: E402
+from unittest import mock  # noqa: E402
 
 import pytest  # noqa: E402
+import tensorflow_datasets as tfds  # noqa: E402
 
 from tf_realnvp import data  # noqa: E402
 from tests import training_helpers  # noqa: E402
+
+
+MOCK_EXAMPLES = 6
+
+
+@pytest.fixture
+def mock_tfds():
+  """TFDS returns random examples with each dataset's real features.
+
+  mock_data points builders at a data_dir that does not exist, so also report
+  them as prepared (the pipelines refuse unprepared datasets).
+  """
+  with tfds.testing.mock_data(num_examples=MOCK_EXAMPLES), mock.patch.object(
+      tfds.core.DatasetBuilder, "is_prepared", return_value=True):
+    yield
 
 
 @pytest.fixture(scope="session")

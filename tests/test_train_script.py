@@ -11,6 +11,7 @@ import pytest
 from tf_realnvp import data
 from tf_realnvp import flagfiles
 from tf_realnvp.bijectors import multiscale_layout
+from tf_realnvp.training import config as config_lib
 from tests import images
 from tests import processes
 from tests.training_helpers import snapshot
@@ -44,6 +45,23 @@ def test_every_flagfile_parses_into_a_valid_model_config(name):
       assert config.batch_size == 64 or name == "fashion_mnist.flags"
     finally:
       flags.FLAGS.unparse_flags()
+
+
+def test_celeba_flags_with_conditional_builds_an_attribute_model():
+  argv = flagfiles.resolve_flagfiles(
+      ["train.py", "--flagfile=celeba.flags", "--conditional",
+       "--workdir=/unused"], [os.path.join(processes.REPO, "configs")])
+  with flagsaver.flagsaver():
+    flags.FLAGS(argv)
+    try:
+      config = train._config()
+    finally:
+      flags.FLAGS.unparse_flags()
+  model = config_lib.build_model(
+      config, data.dataset_spec(config.dataset, config.image_size).image_shape,
+      data.condition_spec(config.dataset))
+  assert model.condition_shape == (40,) and model.num_scales == 5
+  assert config_lib.architecture(model)["condition_shape"] == [40]
 
 
 def test_helpfull_with_a_flagfile_resolves_from_the_repository_root():

@@ -5,7 +5,6 @@ conditions (`conditional=True`) on the same."""
 
 import functools
 import re
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -13,12 +12,12 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from tf_realnvp import data
+from tests.conftest import MOCK_EXAMPLES
 
 FASHION = "fashion_mnist"
 # Datasets that cannot be downloaded here, run on TFDS's random mock examples.
 MOCK_DATASETS = ["cifar10", "mnist", "celeb_a", "imagenet_resized/32x32",
                  "imagenet_resized/64x64", "lsun/bedroom"]
-MOCK_EXAMPLES = 6
 # Sides of the random LSUN mock images are 5..50 pixels: a small output side
 # keeps the search over all crop windows cheap.
 LSUN_TEST_SIZE = 16
@@ -40,18 +39,6 @@ def _came_from(pixels, candidates):
   """Whether dequantised `[H, W, C]` pixels are each candidate plus [0, 1]."""
   diff = pixels[np.newaxis].astype(np.float64) - candidates
   return np.all((diff >= 0) & (diff <= 1), axis=(1, 2, 3))
-
-
-@pytest.fixture
-def mock_tfds():
-  """TFDS returns random examples with each dataset's real features.
-
-  mock_data points builders at a data_dir that does not exist, so also report
-  them as prepared (the pipelines refuse unprepared datasets).
-  """
-  with tfds.testing.mock_data(num_examples=MOCK_EXAMPLES), mock.patch.object(
-      tfds.core.DatasetBuilder, "is_prepared", return_value=True):
-    yield
 
 
 def test_fashion_mnist_load_images_is_the_tfds_test_split_in_order(

@@ -136,3 +136,21 @@ def test_conditional_training_on_a_dataset_without_labels_is_refused(tmp_path):
     loop.prepare_trainer(tiny_config(tmp_path / "run", None,
                                      dataset="lsun/bedroom", conditional=True))
   assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.usefixtures("mock_tfds")
+def test_attribute_conditional_training_on_celeb_a_mock_data(tmp_path):
+  config = tiny_config(tmp_path, None, dataset="celeb_a", image_size=8,
+                       num_scales=1, conditional=True, batch_size=4,
+                       eval_examples=4, train_steps=2, eval_every=2,
+                       sample_every=2, checkpoint_every=2, num_samples=6)
+  trainer = loop.prepare_trainer(config)
+  assert trainer.model.condition_shape == (40,)
+  result = loop.run(trainer)
+  assert np.isfinite(result["test_bits_per_dim"])
+  assert "test_accuracy" not in result  # Attributes, not classes.
+  # One row per condition of the first min(8, num_samples) test examples.
+  grid = tf.io.decode_png(tf.io.read_file(
+      workdirs.sample_path(str(tmp_path), 2, 1.0)))
+  tile = io.display_scale(8, 8) * 8 + io.GAP
+  assert grid.shape == (6 * tile - io.GAP, tile - io.GAP, 3)
