@@ -1,6 +1,7 @@
 """Tests of `python -m tf_realnvp.figures` (tf_realnvp/figures/__main__.py)
 and of render.py's workdir functions, on `trained_workdir` (tests/conftest.py:
-the real Fashion-MNIST, one scale) and on a folder of 3 images.
+the real Fashion-MNIST, one scale), on a folder of 3 images, and on workdirs
+of conditional models (`class_workdir`, `attributes_workdir`).
 
 Most tests run the command in this process: `tf_realnvp.figures.__main__`
 imported as a module (`command`), its flags parsed by absl's `FLAGS`, its
@@ -20,10 +21,15 @@ from absl import flags
 import numpy as np
 import pytest
 
+from tf_realnvp import data
+from tf_realnvp import io
+from tf_realnvp import pixels
 from tf_realnvp import workdirs
+from tf_realnvp.figures import panels
 from tf_realnvp.figures import render
 from tests import images
 from tests import processes
+from tests.figures.helpers import conditional_workdir
 from tests.figures.helpers import png_shape
 from tests.figures.helpers import read_png
 from tests.training_helpers import change_model_config
@@ -124,6 +130,27 @@ def folder_workdir(tmp_path_factory):
   make_workdir(tiny_config(workdir, None, **flags_values),
                flags=[f"--{k}={v}" for k, v in flags_values.items()])
   return str(workdir)
+
+
+@pytest.fixture(scope="module")
+def class_workdir(tmp_path_factory, fashion_dir):
+  """`(path, model)`: a workdir of a tiny class-conditional model (10
+  classes, one scale, random weights) on the real Fashion-MNIST."""
+  return conditional_workdir(
+      tmp_path_factory.mktemp("class_run"), (28, 28, 1),
+      ["--dataset=fashion_mnist", f"--data_dir={fashion_dir}"], seed=3,
+      num_classes=10)
+
+
+@pytest.fixture(scope="module")
+def attributes_workdir(tmp_path_factory):
+  """`(path, model)`: a workdir of a tiny model conditioned on CelebA's 40
+  attributes, 8x8. CelebA itself is not there: the classes and samples
+  figures with explicit conditions use no test image."""
+  return conditional_workdir(
+      tmp_path_factory.mktemp("attributes_run"), (8, 8, 3),
+      ["--dataset=celeb_a", "--image_size=8"], seed=4,
+      condition_shape=(len(data.CELEB_A_ATTRIBUTES),))
 
 
 def _without_checkpoints(workdir):
@@ -265,6 +292,115 @@ def test_load_test_images_starts_at_the_offset(trained_workdir):
       render.load_test_images(trained_workdir.path, 2, offset=1), first[1:])
 
 
+# --- Conditional models ------------------------------------------------------
+
+
+def _tile_row(png, r, image_shape):
+  """Row `r` of the tiles of a figure's PNG, `[height, width, C]`."""
+  height = io.display_scale(*image_shape[:2]) * image_shape[0]
+  top = r * (height + io.GAP)
+  return png[top:top + height]
+
+
+def test_command_draws_every_figure_of_a_class_workdir(class_workdir,
+                                                       run_main):
+  """`all` adds `classes`: a row per class, row `r` the samples of class `r`
+  at the seed; the figures of test images use each image's own label."""
+  workdir, model = class_workdir
+  status, stdout, stderr = run_main(
+      f"--workdir={workdir}", "--figure=all", "--temperatures=1",
+      "--num_samples=2", "--num_images=2", "--grid_size=2", "--seed=5")
+  assert status == 0 and not stderr, stderr
+  options = render.FigureOptions(temperatures=(1.0,), num_samples=2,
+                                 num_images=2, grid_size=2)
+
+  def figure(name):
+    return os.path.join(workdir, workdirs.FIGURES, name)
+
+  for name in render.FIGURES + render.CONDITIONAL_FIGURES:
+    assert f"{name}: wrote {figure(name + '.png')}" in stdout
+    assert read_png(figure(name + ".png")).shape == png_shape(
+        name, options, (28, 28, 1), num_scales=1, num_rows=10)
+  classes = read_png(figure("classes.png"))
+  for r in (0, 9):
+    expected = io.image_grid(pixels.to_uint8(model.sample(
+        2, options.temperature, seed=5, condition=r))[None].numpy())
+    np.testing.assert_array_equal(_tile_row(classes, r, (28, 28, 1)),
+                                  expected)
+  names = data.condition_spec("fashion_mnist").names
+  rows = [f"row {r}: class {r} ({names[r]})" for r in range(10)]
+  assert all(f"  {row}\n" in stdout for row in rows)
+  with open(figure("classes.txt")) as f:
+    assert f.read().splitlines() == rows
+  assert "  condition: class 0 (T-shirt/top)\n" in stdout  # samples
+  # reconstruct: each test image encoded and decoded under its own label.
+  test_images, labels = render.load_test_images(workdir, 2, conditional=True)
+  assert labels.dtype == np.int32 and labels.shape == (2,)
+  assert ("  test images under their own conditions: " + "; ".join(
+      f"class {k} ({names[k]})" for k in labels) + "\n") in stdout
+  tiles, _ = panels.reconstruction_panels(model, test_images, labels)
+  np.testing.assert_array_equal(
+      read_png(figure("reconstruct.png")),
+      io.image_grid(pixels.to_uint8(tiles).numpy()))
+  np.testing.assert_array_equal(pixels.to_uint8(tiles[1]), test_images)
+
+
+def test_command_classes_of_chosen_attribute_sets(attributes_workdir,
+                                                  run_main):
+  workdir, model = attributes_workdir
+  status, stdout, stderr = run_main(
+      f"--workdir={workdir}", "--figure=classes", "--num_samples=2",
+      "--conditions=Male,Smiling", "--conditions=")
+  assert status == 0 and not stderr, stderr
+  assert "  row 0: Male, Smiling\n  row 1: no attribute\n" in stdout
+  stem = os.path.join(workdir, workdirs.FIGURES, "classes")
+  png = read_png(stem + ".png")
+  assert png.shape == png_shape(
+      "classes", render.FigureOptions(num_samples=2), (8, 8, 3),
+      num_scales=1, num_rows=2)
+  male_smiling = np.isin(data.CELEB_A_ATTRIBUTES,
+                         ["Male", "Smiling"]).astype(np.float32)
+  np.testing.assert_array_equal(
+      _tile_row(png, 0, (8, 8, 3)),
+      io.image_grid(pixels.to_uint8(model.sample(
+          2, 0.7, seed=0, condition=male_smiling))[None].numpy()))
+  # Its flags (both rows, the empty one too) make it again.
+  os.remove(stem + ".png")
+  assert run_main(f"--flagfile={stem}.flags")[0] == 0
+  np.testing.assert_array_equal(read_png(stem + ".png"), png)
+
+
+@pytest.mark.parametrize("workdir, args, message", [
+    ("trained_workdir", ["--figure=classes"],
+     "The classes figure needs a conditional model (num_classes or "
+     "condition_shape in model_config.json); the model of {workdir} is "
+     "unconditional."),
+    ("trained_workdir", ["--figure=samples", "--condition=3"],
+     "--condition and --conditions are for conditional models; the model of "
+     "{workdir} is unconditional."),
+    ("class_workdir", ["--figure=classes", "--conditions=2",
+                       "--conditions=10"],
+     "Class '10' is outside [0, 10): the model has 10 classes."),
+    ("class_workdir", ["--figure=all", "--condition=-1"],
+     "Class '-1' is outside [0, 10): the model has 10 classes."),
+    ("class_workdir", ["--figure=samples", "--condition=Horse"],
+     "No class named 'Horse' (classes: T-shirt/top, Trouser, "),
+    ("attributes_workdir", ["--figure=samples", "--condition=Male,Nope"],
+     "Unknown attribute 'Nope' in condition 'Male,Nope'; attributes: "
+     "5_o_Clock_Shadow, "),
+], ids=["classes_unconditional", "condition_unconditional", "label_too_large",
+        "negative_label", "unknown_class", "unknown_attribute"])
+def test_command_refuses_bad_conditions_and_writes_nothing(
+    request, run_main, workdir, args, message):
+  workdir = request.getfixturevalue(workdir)[0]  # Its path.
+  before = snapshot(workdir)
+  status, stdout, stderr = run_main(f"--workdir={workdir}", *args)
+  assert status == 1 and not stdout, stdout
+  assert len(stderr.splitlines()) == 1, stderr
+  assert stderr.startswith(ERROR + message.format(workdir=workdir)), stderr
+  assert snapshot(workdir) == before
+
+
 # --- Real processes -----------------------------------------------------------
 
 
@@ -273,7 +409,7 @@ def test_bad_flag_is_absls_one_line_error_without_traceback(
   result = processes.finish(processes_started["bad_flag"])
   assert result.returncode == 1
   assert ("FATAL Flags parsing error: flag --figure=nope: value should be one "
-          "of <samples|manifold|scales|interpolate|reconstruct|all>"
+          "of <samples|manifold|scales|interpolate|reconstruct|classes|all>"
           in result.stderr.splitlines())
   assert "Traceback" not in result.stderr
 

@@ -31,6 +31,29 @@ lists the flags. Figures
 * `reconstruct`: row 0 test images, row 1 `decode(encode(y))`; the command
   prints the largest absolute pixel error, which is only float rounding: the
   flow is exactly invertible.
+* `classes` (conditional models only; an unconditional workdir is an
+  error): one row per condition of `--num_samples` samples at
+  `--temperature` (default 0.7), every row the same base noise (`--seed`),
+  so the rows differ by their condition alone. Rows: every class `0 .. K-1`
+  of a class model; for a condition-vector model (CelebA's attributes) the
+  attribute vectors of the first `--num_images` test images (real attribute
+  combinations; an arbitrary one can be unlike any face). `--conditions`
+  (repeated) chooses the rows instead. The PNG has no captions: the command
+  prints `row r: <condition>` and writes the same lines to `classes.txt`.
+
+Conditional models (`model_config.json` with `num_classes` or
+`condition_shape`): `samples` is conditioned on `--condition` (default:
+class 0; for condition vectors the first test image's). A class is its index
+in `[0, K)` or its name (`tf_realnvp.data.condition_spec(dataset).names`,
+any case); condition vectors are written as comma-separated attribute names
+set to 1, the others 0 (`--condition=Male,Smiling`; empty: none). A class
+outside `[0, K)` or an unknown name is an error. The figures of test images
+encode (and decode) each image under its own condition from the test split
+(`data.load_images(..., conditional=True)`); a tile between images decodes
+`sum_k w_k z_k` under `sum_k w_k^2 c_k` (`panels.mix_conditions`: the
+condition moves with the latent, and each image's own tile is exactly its
+own). `all` adds `classes`. `--condition` and `--conditions` on an
+unconditional model are an error.
 
 Test images are the first images, from `--image_offset` on, of the test
 split of the workdir's dataset (its `flags.txt`: `--dataset`, `--data_dir`,
@@ -45,15 +68,19 @@ The model is `RealNVP(**model_config.json)` with the latest checkpoint in
 restored, in evaluation mode; every model variable must be in the
 checkpoint).
 
-In Python: `render(figure, model, images, FigureOptions(...))` gives one
-figure's grid image, `write_figures(workdir, figure, options)` the files,
-and `tf_realnvp.figures.panels` the tiles of each figure.
+In Python: `render(figure, model, images, FigureOptions(...))` (for a
+conditional model also the images' conditions and the dataset's names:
+`render(..., image_conditions, names)`) gives one figure's grid image,
+`write_figures(workdir, figure, options)` the files, and
+`tf_realnvp.figures.panels` the tiles of each figure.
 """
 
 import importlib
 
-__all__ = ["ALL", "DEFAULT_TEMPERATURES", "FIGURES", "FigureOptions",
-           "images_needed", "load_test_images", "render", "write_figures"]
+__all__ = ["ALL", "CONDITIONAL_FIGURES", "DEFAULT_TEMPERATURES", "FIGURES",
+           "FigureOptions", "condition_names", "describe_condition",
+           "figures_of", "images_needed", "load_test_images", "render",
+           "resolve_condition", "write_figures"]
 
 # Imported on first use, so that `python -m tf_realnvp.figures` can start
 # TensorFlow its own way (`tf_realnvp.startup`) before anything imports it.
