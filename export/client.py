@@ -4,11 +4,14 @@
       --signature=log_prob --images=a.png,b.png
   python export/client.py --protocol=grpc --signature=sample \
       --num_samples=16 --temperature=0.7 --seed=1 --output_dir=samples
+  # A class-conditional model: one sample per label; classify images.
+  python export/client.py --signature=sample --labels=0,7,9 --seed=1
+  python export/client.py --signature=classify --images=a.png,b.png
 
 Building requests and parsing responses are pure functions
-(`signature_inputs`, `rest_url`, `build_rest_request`, `parse_rest_response`,
-`build_grpc_request`, `parse_grpc_response`, `request_text`);
-`predict_rest`, `predict_grpc` and `predict` send them. The
+(`input_names`, `signature_inputs`, `rest_url`, `build_rest_request`,
+`parse_rest_response`, `build_grpc_request`, `parse_grpc_response`,
+`request_text`); `predict_rest`, `predict_grpc` and `predict` send them. The
 signatures (see `export/README.md` and `tf_realnvp/export.py`):
 
   log_prob, serving_default: images uint8 [N, H, W, C]
@@ -17,6 +20,14 @@ signatures (see `export/README.md` and `tf_realnvp/export.py`):
           -> images uint8 [N, H, W, C]
   encode: images uint8 [N, H, W, C] -> latents float32 [N, H, W, C]
   decode: latents float32 [N, H, W, C] -> images uint8 [N, H, W, C]
+
+A conditional model's signatures also take the condition, one per image:
+`labels` int32 [N] (class models) or `condition` float32 [N, A] (vector
+models); its `sample` takes `labels` (or `condition`), `temperature` and
+`seed`, and draws one image per label (`input_names`). A class model has
+
+  classify: images uint8 [N, H, W, C] -> probabilities float32 [N, K],
+            log_likelihoods float32 [N, K], class int32 [N]
 
 This file needs only numpy, tensorflow, grpcio and tensorflow-serving-api
 (not the tf_realnvp package), so it can be copied to a client machine.
@@ -37,22 +48,31 @@ import numpy as np
 REST_PORT = 8501
 GRPC_PORT = 8500
 
-# Input and output names of each signature, with their dtypes.
+# Input and output names of each signature, with their dtypes. The inputs
+# are an unconditional model's; `input_names` adds a condition.
 SIGNATURES = {
     "serving_default": (("images",), ("log_prob", "bits_per_dim")),
     "log_prob": (("images",), ("log_prob", "bits_per_dim")),
     "sample": (("num_samples", "temperature", "seed"), ("images",)),
     "encode": (("images",), ("latents",)),
     "decode": (("latents",), ("images",)),
+    "classify": (("images",), ("probabilities", "log_likelihoods", "class")),
 }
+# The inputs that condition a conditional model: class labels, or vectors.
+CONDITIONS = ("labels", "condition")
 DTYPES = {
     "images": np.uint8,
     "latents": np.float32,
     "num_samples": np.int32,
     "temperature": np.float32,
     "seed": np.int32,
+    "labels": np.int32,
+    "condition": np.float32,
     "log_prob": np.float32,
     "bits_per_dim": np.float32,
+    "probabilities": np.float32,
+    "log_likelihoods": np.float32,
+    "class": np.int32,
 }
 SCALARS = ("num_samples", "temperature", "seed")
 
@@ -64,23 +84,64 @@ class ServingError(RuntimeError):
 # --- Pure request building and response parsing ------------------------------
 
 
+def input_names(signature, condition=None):
+  """The input names of `signature`, for a model conditioned on `condition`.
+
+  Args:
+    signature: a key of `SIGNATURES`.
+    condition: `None` (an unconditional model, or `classify`), `"labels"`
+      (a class model) or `"condition"` (a model of condition vectors): the
+      input added to every signature but `classify`. A conditional `sample`
+      has no `num_samples`: it draws one image per label (condition row).
+
+  Raises:
+    ValueError: an unknown signature or condition, or a condition for
+      `classify` (which tries every class).
+  """
+  names = _signature(signature)[0]
+  if condition is None:
+    return names
+  if condition not in CONDITIONS:
+    raise ValueError(f"Unknown condition input {condition!r}; one of "
+                     f"{', '.join(CONDITIONS)}.")
+  if signature == "classify":
+    raise ValueError(f"classify takes images only, not {condition}: it "
+                     "computes the likelihood of every class.")
+  if signature == "sample":
+    return (condition,) + tuple(n for n in names if n != "num_samples")
+  return names + (condition,)
+
+
 def signature_inputs(signature, images=None, latents=None, num_samples=None,
-                     temperature=None, seed=None):
+                     temperature=None, seed=None, labels=None,
+                     condition=None):
   """The named numpy inputs of one request to `signature`, with their dtypes.
 
   Args:
     signature: a key of `SIGNATURES`.
-    images: uint8 `[N, H, W, C]` (`log_prob`, `serving_default`, `encode`).
+    images: uint8 `[N, H, W, C]` (`log_prob`, `serving_default`, `encode`,
+      `classify`).
     latents: float `[N, H, W, C]` (`decode`).
-    num_samples, temperature, seed: numbers (`sample`).
+    num_samples, temperature, seed: numbers (`sample`; a conditional
+      `sample` takes no `num_samples`).
+    labels: ints `[N]`, one per image (a class model's signatures but
+      `classify`; for `sample`, one image each).
+    condition: floats `[N, A]`, one row per image (a model of condition
+      vectors; for `sample`, one image each).
 
   Raises:
-    ValueError: an unknown signature, a missing or an unexpected input, or
-      images that are not uint8 NHWC.
+    ValueError: an unknown signature, a missing or an unexpected input,
+      both `labels` and `condition`, or images, labels or a condition that
+      are not uint8 `[N, H, W, C]`, ints `[N]` or `[N, A]`.
   """
   given = dict(images=images, latents=latents, num_samples=num_samples,
-               temperature=temperature, seed=seed)
-  names = _signature(signature)[0]
+               temperature=temperature, seed=seed, labels=labels,
+               condition=condition)
+  conditions = [n for n in CONDITIONS if given[n] is not None]
+  if len(conditions) > 1:
+    raise ValueError("Pass labels (a class model) or condition (a model of "
+                     "condition vectors), not both.")
+  names = input_names(signature, conditions[0] if conditions else None)
   missing = [n for n in names if given[n] is None]
   extra = [n for n in given if given[n] is not None and n not in names]
   if missing or extra:
@@ -93,6 +154,13 @@ def signature_inputs(signature, images=None, latents=None, num_samples=None,
     if name == "images" and (value.dtype != np.uint8 or value.ndim != 4):
       raise ValueError("images must be uint8 [N, H, W, C], received "
                        f"{value.dtype} {list(value.shape)}.")
+    if name == "labels" and (value.ndim != 1 or (
+        value.size and value.dtype.kind not in "iu")):
+      raise ValueError("labels must be ints [N], one per image, received "
+                       f"{value.dtype} {list(value.shape)}.")
+    if name == "condition" and value.ndim != 2:
+      raise ValueError("condition must be [N, A], one vector per image, "
+                       f"received shape {list(value.shape)}.")
     if name in SCALARS and value.ndim != 0:
       raise ValueError(f"{name} must be a number, received shape "
                        f"{list(value.shape)}.")
@@ -307,10 +375,17 @@ def _define_flags():
                     "Signature to call.")
   flags.DEFINE_enum("protocol", "rest", ["rest", "grpc"], "REST or gRPC.")
   flags.DEFINE_list("images", None, "PNG files (log_prob, serving_default, "
-                    "encode).")
+                    "encode, classify).")
   flags.DEFINE_string("latents", None, ".npy file of float32 latents "
                       "[N, H, W, C] (decode).")
-  flags.DEFINE_integer("num_samples", None, "Images to sample (sample).")
+  flags.DEFINE_integer("num_samples", None, "Images to sample (sample of an "
+                       "unconditional model).")
+  flags.DEFINE_list("labels", None, "Class labels of a class-conditional "
+                    "model, one per image or latent, or for sample one per "
+                    "image to draw: 0,7,9.")
+  flags.DEFINE_string("condition", None, ".npy file of float32 condition "
+                      "vectors [N, A] of a model conditioned on vectors, one "
+                      "per image or latent (sample: one per image to draw).")
   flags.DEFINE_float("temperature", 1.0, "Sampling temperature (sample).")
   flags.DEFINE_integer("seed", 0, "Sampling seed (sample).")
   flags.DEFINE_string("output_dir", ".", "Where sampled/decoded PNGs and "
@@ -323,18 +398,29 @@ def _define_flags():
 
 def _cli_inputs(flag_values):
   signature = flag_values.signature
+  condition = {}
+  if flag_values.labels is not None:
+    try:
+      condition["labels"] = [int(label) for label in flag_values.labels]
+    except ValueError:
+      raise ValueError("--labels must be ints, received "
+                       f"{','.join(flag_values.labels)}.") from None
+  if flag_values.condition:
+    condition["condition"] = np.load(flag_values.condition)
   if signature == "sample":
     return signature_inputs(signature,
                             num_samples=flag_values.num_samples,
                             temperature=flag_values.temperature,
-                            seed=flag_values.seed)
+                            seed=flag_values.seed, **condition)
   if signature == "decode":
     if not flag_values.latents:
       raise ValueError("decode needs --latents=file.npy.")
-    return signature_inputs(signature, latents=np.load(flag_values.latents))
+    return signature_inputs(signature, latents=np.load(flag_values.latents),
+                            **condition)
   if not flag_values.images:
     raise ValueError(f"{signature} needs --images=a.png,b.png,...")
-  return signature_inputs(signature, images=read_pngs(flag_values.images))
+  return signature_inputs(signature, images=read_pngs(flag_values.images),
+                          **condition)
 
 
 def _report(outputs, flag_values):
@@ -344,6 +430,10 @@ def _report(outputs, flag_values):
     for name, lp, bpd in zip(flag_values.images, outputs["log_prob"],
                              outputs["bits_per_dim"]):
       lines.append(f"{name}\tlog_prob {lp:.3f}\tbits/dim {bpd:.4f}")
+  elif "probabilities" in outputs:
+    for name, k, probabilities in zip(flag_values.images, outputs["class"],
+                                      outputs["probabilities"]):
+      lines.append(f"{name}\tclass {k}\tp {probabilities[k]:.4f}")
   elif "latents" in outputs:
     path = os.path.join(flag_values.output_dir, "latents.npy")
     os.makedirs(flag_values.output_dir, exist_ok=True)

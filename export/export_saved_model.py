@@ -6,7 +6,10 @@
 writes `exports/realnvp/<version>/` (TF Serving's versioned layout; the
 version defaults to the checkpoint's training step) and prints that path.
 The signatures are described in `tf_realnvp/export.py` and
-`export/README.md`. An existing version is never overwritten.
+`export/README.md`; those of a conditional workdir (`num_classes` or
+`condition_shape` in its `model_config.json`) take its labels or condition
+vectors, and a class model's add `classify`. An existing version is never
+overwritten.
 """
 
 import os

@@ -1,7 +1,8 @@
 """Helpers of the export tests: loading in a fresh process, a fake server.
 
 `PendingSignatures` runs requests against an exported SavedModel in a fresh
-Python process (`python -m tests.export_helpers`), loaded twice:
+Python process (`python -m tests.export_helpers`), loaded twice (or with
+`loaders=("tf1",)`, once):
 
 - `tf2`: `tf.saved_model.load(path).signatures[name](**inputs)`;
 - `tf1`: TF Serving's route. The TF1 session loader
@@ -40,31 +41,36 @@ def random_images(num, image_shape, seed=0):
   return rng.integers(0, 256, (num,) + tuple(image_shape), dtype=np.uint8)
 
 
+LOADERS = ("tf1", "tf2")
+
+
 class PendingSignatures:
   """Requests to an exported SavedModel, running in a fresh process.
 
   Args:
     path: an exported version directory.
     requests: `{key: (signature_name, {input_name: numpy array})}`.
+    loaders: which of `LOADERS` answer them.
   """
 
-  def __init__(self, path, requests):
+  def __init__(self, path, requests, loaders=LOADERS):
     self._folder = tempfile.mkdtemp(prefix="export-requests-")
     request_file = os.path.join(self._folder, "requests.pkl")
     self._result_file = os.path.join(self._folder, "results.pkl")
     with open(request_file, "wb") as f:
       pickle.dump(requests, f)
     self.process = processes.start(processes.python_module(
-        "tests.export_helpers", path, request_file, self._result_file))
+        "tests.export_helpers", path, request_file, self._result_file,
+        ",".join(loaders)))
 
   def result(self, timeout=300):
     """Waits for the process.
 
     Returns:
       `{"tf1": results, "tf2": results, "signature_defs": {name: {"inputs":
-      {name: (dtype name, shape)}, "outputs": ...}}}` where `results[key]`
-      is `{"outputs": {name: array}}` or `{"error": type name, "code": int
-      or None, "message": str}`.
+      {name: (dtype name, shape)}, "outputs": ...}}}` (the loaders asked
+      for) where `results[key]` is `{"outputs": {name: array}}` or
+      `{"error": type name, "code": int or None, "message": str}`.
     """
     try:
       finished = processes.finish(self.process, timeout)
@@ -78,14 +84,16 @@ class PendingSignatures:
 # --- Expected signatures and `saved_model_cli show` ---------------------------
 
 
-def expected_signatures(image_shape):
+def expected_signatures(image_shape, num_classes=None, condition_shape=None):
   """The documented signature table: `{name: {"inputs"/"outputs": {tensor:
-  (dtype name, shape with -1 for the batch)}}}`."""
+  (dtype name, shape with -1 for the batch)}}}`, of an unconditional model,
+  or of a class model (`num_classes`) or one of condition vectors
+  (`condition_shape`, `(A,)`)."""
   batch = [-1] + list(image_shape)
   log_prob = {"inputs": {"images": ("uint8", batch)},
               "outputs": {"log_prob": ("float32", [-1]),
                           "bits_per_dim": ("float32", [-1])}}
-  return {
+  signatures = {
       "serving_default": log_prob,
       "log_prob": log_prob,
       "sample": {"inputs": {"num_samples": ("int32", []),
@@ -97,6 +105,44 @@ def expected_signatures(image_shape):
       "decode": {"inputs": {"latents": ("float32", batch)},
                  "outputs": {"images": ("uint8", batch)}},
   }
+  if num_classes is None and condition_shape is None:
+    return signatures
+  condition = ({"labels": ("int32", [-1])} if num_classes else
+               {"condition": ("float32", [-1] + list(condition_shape))})
+  conditional = {}
+  for name, table in signatures.items():
+    inputs = {k: v for k, v in table["inputs"].items()
+              if k != "num_samples"}  # One sample per label.
+    conditional[name] = {"inputs": {**inputs, **condition},
+                         "outputs": table["outputs"]}
+  if num_classes:
+    conditional["classify"] = {
+        "inputs": {"images": ("uint8", batch)},
+        "outputs": {"probabilities": ("float32", [-1, num_classes]),
+                    "log_likelihoods": ("float32", [-1, num_classes]),
+                    "class": ("int32", [-1])}}
+  return conditional
+
+
+def write_workdir(model, workdir, step):
+  """`workdir` as training leaves it for `model` (built with only
+  `image_shape`, `num_scales`, `num_blocks`, `num_filters` and its
+  condition, in float32): its `model_config.json` and a checkpoint of the
+  model's current weights at `step`, for the export script."""
+  # Not at the top: the fresh process that loads exports runs this module,
+  # and must show that they load without this package.
+  from tf_realnvp import workdirs  # pylint: disable=import-outside-toplevel
+  config = dict(image_shape=list(model.image_shape),
+                num_scales=model.num_scales, num_blocks=model.num_blocks,
+                num_filters=model.num_filters)
+  if model.conditioning is not None:
+    config.update(model.conditioning.get_config())
+  workdirs.write_model_config(workdir, config)
+  checkpoint = tf.train.Checkpoint(model=model,
+                                   step=tf.Variable(step, dtype=tf.int64))
+  tf.train.CheckpointManager(
+      checkpoint, os.path.join(workdir, workdirs.CHECKPOINTS),
+      max_to_keep=1).save(checkpoint_number=step)
 
 
 _CLI_TENSOR = re.compile(
@@ -359,12 +405,13 @@ def _run_tf1(path, requests):
 
 
 def main(argv):
-  path, request_file, result_file = argv[1:]
+  path, request_file, result_file, loaders = argv[1:]
   with open(request_file, "rb") as f:
     requests = pickle.load(f)
   tf1, signature_defs = _run_tf1(path, requests)
-  results = {"tf1": tf1, "tf2": _run_tf2(path, requests),
-             "signature_defs": signature_defs}
+  results = {"tf1": tf1, "signature_defs": signature_defs}
+  if "tf2" in loaders.split(","):
+    results["tf2"] = _run_tf2(path, requests)
   with open(result_file, "wb") as f:
     pickle.dump(results, f)
 

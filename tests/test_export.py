@@ -13,6 +13,7 @@ tests that need none of them do (2 cores): the fresh-process loading and
 in-process tests first, then the ones that wait for a subprocess.
 """
 
+import argparse
 import json
 import math
 import os
@@ -76,30 +77,57 @@ def good_requests():
 
 
 def expected_outputs(model, key):
-  """What the in-process model gives for `good_requests()[key]`.
+  """What the in-process model gives for `good_requests()[key]`."""
+  return model_outputs(model, *good_requests()[key])
+
+
+# Event shapes of the outputs that are not images.
+_EVENTS = {"log_prob": (), "bits_per_dim": (), "class": ()}
+
+
+def model_outputs(model, signature, inputs):
+  """What the in-process model gives for one request to `signature`, of an
+  unconditional or a conditional model (`labels` or `condition` in
+  `inputs`).
 
   uint8 outputs come as the float pixels they are floored from (for
   `assert_same_uint8`).
   """
-  signature, inputs = good_requests()[key]
-  if key.endswith("_none"):
+  condition = inputs.get("labels", inputs.get("condition"))
+  if signature == "sample":
+    batch = int(inputs["num_samples"]) if condition is None else len(
+        condition)
+  else:
+    batch = len(inputs["images"] if "images" in inputs else
+                inputs["latents"])
+  if batch == 0:
     # Empty requests: TF 2.21's oneDNN Conv2D gets an empty batch wrong, so
     # the model itself cannot give these (see `export._unless_empty`).
-    event = {"log_prob": (), "bits_per_dim": ()}
-    return {name: np.zeros((0,) + event.get(name, IMAGE_SHAPE), np.float32)
+    events = dict(_EVENTS, probabilities=(model.num_classes,),
+                  log_likelihoods=(model.num_classes,))
+    return {name: np.zeros((0,) + events.get(name, IMAGE_SHAPE),
+                           np.float32)
             for name in client.SIGNATURES[signature][1]}
-  if signature in ("log_prob", "serving_default", "encode"):
-    y = inputs["images"].astype(np.float32) + 0.5  # Bin centres.
-    if signature == "encode":
-      return {"latents": model.encode(y).numpy()}
-    log_prob = model.log_prob(y).numpy()
-    return {"log_prob": log_prob,
-            "bits_per_dim": -log_prob / (model.num_dims * math.log(2))}
+  if signature == "sample":
+    return {"images": model.sample(batch, float(inputs["temperature"]),
+                                   seed=int(inputs["seed"]),
+                                   condition=condition).numpy()}
   if signature == "decode":
-    return {"images": model.decode(inputs["latents"]).numpy()}
-  return {"images": model.sample(int(inputs["num_samples"]),
-                                 float(inputs["temperature"]),
-                                 seed=int(inputs["seed"])).numpy()}
+    return {"images": model.decode(inputs["latents"], condition).numpy()}
+  y = inputs["images"].astype(np.float32) + 0.5  # Bin centres.
+  if signature == "encode":
+    return {"latents": model.encode(y, condition).numpy()}
+  if signature == "classify":  # `RealNVP.classify` at the bin centres.
+    log_likelihoods = np.stack(
+        [model.log_prob(y, np.full(batch, k, np.int32)).numpy()
+         for k in range(model.num_classes)], axis=1)
+    log_joint = log_likelihoods + model.class_log_prior.numpy()
+    return {"log_likelihoods": log_likelihoods,
+            "probabilities": tf.nn.softmax(log_joint).numpy(),
+            "class": np.argmax(log_joint, axis=1).astype(np.int32)}
+  log_prob = model.log_prob(y, condition).numpy()
+  return {"log_prob": log_prob,
+          "bits_per_dim": -log_prob / (model.num_dims * math.log(2))}
 
 
 def assert_same_uint8(actual, float_pixels, tolerance=1e-3):
@@ -118,6 +146,8 @@ def assert_outputs_match(outputs, expected):
   for name, value in expected.items():
     if outputs[name].dtype == np.uint8:
       assert_same_uint8(outputs[name], value)
+    elif outputs[name].dtype == np.int32:
+      np.testing.assert_array_equal(outputs[name], value)
     else:
       assert outputs[name].dtype == np.float32
       np.testing.assert_allclose(outputs[name], value, rtol=1e-5, atol=1e-4)
@@ -390,8 +420,8 @@ def test_client_refuses_inputs_that_do_not_fit_the_signature():
     client.signature_inputs("encode", images=_images(), seed=1)
   with pytest.raises(ValueError, match="images must be uint8"):
     client.signature_inputs("encode", images=_latents())
-  with pytest.raises(ValueError, match="Unknown signature 'classify'"):
-    client.build_rest_request("classify", {})
+  with pytest.raises(ValueError, match="Unknown signature 'interpolate'"):
+    client.build_rest_request("interpolate", {})
 
 
 # --- In process: export_saved_model, the round trip, the client --------------
@@ -652,3 +682,374 @@ def test_export_script_reports_a_bad_workdir_on_one_line(tmp_path):
       "it is not a tf_realnvp training workdir (train.py writes the file "
       "when it starts).")
   assert not os.path.exists(tmp_path / "out")
+
+
+# --- Conditional models ---------------------------------------------------
+#
+# A class model (K = 3, exported here with the library) and a model of
+# condition vectors (A = 5, one scale, exported by the export script from a
+# workdir), each read by a fresh process through the TF1 session loader
+# only (TF Serving's route; `tf.saved_model.load` is covered above).
+
+NUM_CLASSES = 3
+CONDITION_SHAPE = (5,)
+LABELS = [0, 2, 1]  # One per image of `_images()`.
+# A prior that outweighs the likelihoods of this random model for some
+# images (checked), so that `classify` shows that it applies it.
+CLASS_LOG_PRIOR = [0.0, 0.0, 150.0]
+VECTOR_STEP = 11  # The vector model's checkpoint: its version.
+
+
+def _conditions(seed=3):
+  """Multi-hot condition vectors `[NUM_IMAGES, A]`, like CelebA's."""
+  rng = np.random.default_rng(seed)
+  return rng.integers(0, 2, (NUM_IMAGES,) + CONDITION_SHAPE).astype(
+      np.float32)
+
+
+def _readme_json_requests():
+  """The JSON request bodies of export/README.md (```json blocks)."""
+  return [json.loads(block) for block in
+          re.findall(r"```json\n(.*?)```", _readme(), re.S)]
+
+
+def class_requests():
+  """Valid requests to the class model's export, built by the client."""
+  images, latents = _images(), _latents()
+  inputs = client.signature_inputs
+  sample = dict(temperature=0.7, seed=5)
+  requests = {
+      "log_prob": ("log_prob", inputs("log_prob", images=images,
+                                      labels=LABELS)),
+      "log_prob_other_labels": ("log_prob", inputs(
+          "log_prob", images=images, labels=[1, 0, 2])),
+      "serving_default": ("serving_default", inputs(
+          "serving_default", images=images, labels=LABELS)),
+      "encode": ("encode", inputs("encode", images=images, labels=LABELS)),
+      "decode": ("decode", inputs("decode", latents=latents, labels=LABELS)),
+      "sample": ("sample", inputs("sample", labels=[0, 1, 2], **sample)),
+      "sample_reversed": ("sample", inputs("sample", labels=[2, 1, 0],
+                                           **sample)),
+      "sample_five": ("sample", inputs("sample", labels=[1] * 5, **sample)),
+      "sample_none": ("sample", inputs("sample", labels=[], **sample)),
+      "classify": ("classify", inputs("classify", images=images)),
+      "classify_none": ("classify", inputs("classify", images=images[:0])),
+  }
+  for i, body in enumerate(_readme_json_requests()):
+    requests[f"readme_{i}"] = (body["signature_name"], inputs(
+        body["signature_name"], **body["inputs"]))
+  return requests
+
+
+def vector_requests():
+  """Valid requests to the vector model's export, built by the client."""
+  conditions = _conditions()
+  other = conditions.copy()
+  other[[0, 2]] = 1 - other[[0, 2]]  # Rows 0 and 2 changed, row 1 not.
+  sample = dict(temperature=0.7, seed=5)
+  return {
+      "log_prob": ("log_prob", client.signature_inputs(
+          "log_prob", images=_images(), condition=conditions)),
+      "sample": ("sample", client.signature_inputs(
+          "sample", condition=conditions, **sample)),
+      "sample_other": ("sample", client.signature_inputs(
+          "sample", condition=other, **sample)),
+  }
+
+
+_TEMPERATURE_SEED = dict(temperature=np.float32(0.7), seed=np.int32(5))
+
+# Bad requests: `{key: (signature, inputs, texts the error must contain)}`.
+CLASS_BAD_REQUESTS = {
+    "labels_out_of_range": ("log_prob", {
+        "images": _images(), "labels": np.int32([0, 3, 1])},
+                            ["log_prob: labels must be in [0, 3); "
+                             "received] [3]"]),
+    "labels_negative": ("sample", dict(_TEMPERATURE_SEED,
+                                       labels=np.int32([1, -1, 7])),
+                        ["sample: labels must be in [0, 3); received] [-1 7]"]),
+    "labels_per_image": ("log_prob", {
+        "images": _images(), "labels": np.int32([0, 1])},
+                         ["log_prob: labels must hold one label per image; "
+                          "received labels of shape] [2] [for images of "
+                          f"shape] [3 {H} {W} {C}]"]),
+    "labels_per_latent": ("decode", {
+        "latents": _latents(), "labels": np.int32([0, 1, 2, 0])},
+                          ["decode: labels must hold one label per latent",
+                           "received labels of shape] [4]"]),
+    "labels_not_a_vector": ("encode", {
+        "images": _images(), "labels": np.int32([[0], [1], [2]])},
+                            ["encode: labels must have shape [N] (N int32 "
+                             "class labels in [0, 3)); received shape] "
+                             "[3 1]"]),
+    "labels_scalar": ("sample", dict(_TEMPERATURE_SEED, labels=np.int32(1)),
+                      ["sample: labels must have shape [N]",
+                       "received shape] []"]),
+    "labels_over_cap": ("sample", dict(
+        _TEMPERATURE_SEED,
+        labels=np.zeros(export.MAX_NUM_SAMPLES + 1, np.int32)),
+                        [f"sample: labels must hold at most "
+                         f"{export.MAX_NUM_SAMPLES} labels (one image each); "
+                         f"received] [{export.MAX_NUM_SAMPLES + 1}]"]),
+    "classify_images_shape": ("classify", {"images": _zeros((2, W, H, C))},
+                              _shape_error("classify", "images",
+                                           (2, W, H, C))),
+}
+VECTOR_BAD_REQUESTS = {
+    "condition_length": ("log_prob", {
+        "images": _images(), "condition": _zeros((NUM_IMAGES, 4),
+                                                 np.float32)},
+                         ["log_prob: condition must have shape [N, 5] (N "
+                          "float32 condition vectors of length 5); received "
+                          f"shape] [{NUM_IMAGES} 4]"]),
+    "condition_per_image": ("log_prob", {
+        "images": _images(), "condition": _conditions()[:2]},
+                            ["log_prob: condition must hold one condition "
+                             "vector per image; received condition of "
+                             f"shape] [2 5] [for images of shape] [3 {H} "
+                             f"{W} {C}]"]),
+    "condition_not_finite": ("sample", dict(
+        _TEMPERATURE_SEED, condition=np.where(
+            np.eye(NUM_IMAGES, 5) > 0, np.nan, 0).astype(np.float32)),
+                             ["sample: condition must be finite; non-finite "
+                              f"values received:] [{NUM_IMAGES}]"]),
+}
+
+
+def _class_model():
+  model = flow_checks.tiny_model(seed=4, num_classes=NUM_CLASSES,
+                                 dtype="float32", image_shape=IMAGE_SHAPE)
+  model.set_class_prior(np.exp(CLASS_LOG_PRIOR))
+  return model
+
+
+@pytest.fixture(scope="module")
+def vector_script(tmp_path_factory):
+  """A tiny randomised model of condition vectors (one scale), a workdir of
+  it (`model_config.json` with `condition_shape`, a checkpoint at step
+  `VECTOR_STEP`), and the export script on that workdir, just started."""
+  model = flow_checks.tiny_model(seed=5, condition_shape=CONDITION_SHAPE,
+                                 num_scales=1, dtype="float32",
+                                 image_shape=IMAGE_SHAPE)
+  workdir = str(tmp_path_factory.mktemp("vector_workdir"))
+  helpers.write_workdir(model, workdir, VECTOR_STEP)
+  export_dir = str(tmp_path_factory.mktemp("vector") / "exports")
+  script = processes.start(processes.export_script(
+      f"--workdir={workdir}", f"--export_dir={export_dir}"))
+  yield dict(model=model, export_dir=export_dir, script=script)
+  processes.stop(script)
+
+
+@pytest.fixture(scope="module")
+def class_exported(vector_script, tmp_path_factory):
+  """`(model, path, pending)`: the class model, its export, and the fresh
+  process answering `class_requests()` and `CLASS_BAD_REQUESTS` (TF1).
+  The export script of `vector_script` runs meanwhile."""
+  del vector_script  # Started first, to run while this one exports.
+  model = _class_model()
+  base = tmp_path_factory.mktemp("class_exports") / MODEL_NAME
+  path = export.export_saved_model(model, str(base), VERSION)
+  requests = class_requests()
+  requests.update({k: v[:2] for k, v in CLASS_BAD_REQUESTS.items()})
+  pending = helpers.PendingSignatures(path, requests, loaders=("tf1",))
+  yield model, path, pending
+  processes.stop(pending.process)
+
+
+@pytest.fixture(scope="module")
+def class_served(class_exported):
+  return class_exported[2].result()
+
+
+@pytest.fixture(scope="module")
+def vector_served(vector_script):
+  """`(model, script's CompletedProcess, results of `vector_requests()` and
+  `VECTOR_BAD_REQUESTS` (TF1))`."""
+  script = processes.finish(vector_script["script"])
+  assert script.returncode == 0, script.stderr
+  path = os.path.join(vector_script["export_dir"], str(VECTOR_STEP))
+  requests = vector_requests()
+  requests.update({k: v[:2] for k, v in VECTOR_BAD_REQUESTS.items()})
+  pending = helpers.PendingSignatures(path, requests, loaders=("tf1",))
+  try:
+    return vector_script["model"], script, pending.result()
+  finally:
+    processes.stop(pending.process)
+
+
+def test_client_builds_conditional_requests():
+  labels = client.signature_inputs("sample", labels=[0, 7], temperature=1.0,
+                                   seed=2)
+  assert sorted(labels) == ["labels", "seed", "temperature"]
+  assert labels["labels"].dtype == np.int32
+  condition = client.signature_inputs("decode", latents=_latents(),
+                                      condition=_conditions().astype(int))
+  assert condition["condition"].dtype == np.float32
+  assert client.input_names("log_prob", "labels") == ("images", "labels")
+  assert client.input_names("classify") == ("images",)
+  request = client.build_grpc_request(MODEL_NAME, "sample", labels)
+  np.testing.assert_array_equal(tf.make_ndarray(request.inputs["labels"]),
+                                [0, 7])
+  body = json.loads(json.dumps(client.build_rest_request("sample", labels)))
+  assert body["inputs"] == {"labels": [0, 7], "temperature": 1.0, "seed": 2}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(num_samples=2, labels=[0, 1]), r"unexpected: \['num_samples'\]"),
+    (dict(labels=[0], condition=[[1.0]]), "not both"),
+    (dict(labels=[[0], [1]]), r"labels must be ints \[N\]"),
+    (dict(labels=[0.5]), r"labels must be ints \[N\]"),
+    (dict(condition=[1.0, 0.0]), r"condition must be \[N, A\]"),
+])
+def test_client_refuses_bad_conditional_inputs(kwargs, message):
+  with pytest.raises(ValueError, match=message):
+    client.signature_inputs("sample", temperature=1.0, seed=0, **kwargs)
+
+
+def test_client_refuses_a_condition_for_classify():
+  with pytest.raises(ValueError, match="classify takes images only"):
+    client.signature_inputs("classify", images=_images(), labels=LABELS)
+
+
+@pytest.mark.parametrize("encoding", ["rest", "typed_fields"])
+def test_client_parses_a_classify_response(encoding):
+  outputs = {"probabilities": np.float32([[0.25, 0.75, 0.0]]),
+             "log_likelihoods": np.float32([[-900.5, -899.25, -1e4]]),
+             "class": np.int32([1])}
+  if encoding == "rest":
+    parsed = client.parse_rest_response("classify", json.dumps(
+        {"outputs": {k: v.tolist() for k, v in outputs.items()}}))
+  else:
+    response = predict_pb2.PredictResponse()
+    for name, value in outputs.items():
+      response.outputs[name].CopyFrom(helpers.as_proto_field(value))
+    parsed = client.parse_grpc_response("classify", response)
+  for name, value in outputs.items():
+    assert parsed[name].dtype == value.dtype
+    np.testing.assert_array_equal(parsed[name], value)
+
+
+def test_client_command_line_reads_labels_and_reports_classes(tmp_path):
+  flag_values = argparse.Namespace(
+      signature="sample", labels=["2", "0"], condition=None, num_samples=None,
+      temperature=0.5, seed=3, images=None, latents=None)
+  assert sorted(client._cli_inputs(flag_values)) == [  # pylint: disable=protected-access
+      "labels", "seed", "temperature"]
+  flag_values.labels = ["two"]
+  with pytest.raises(ValueError, match="--labels must be ints"):
+    client._cli_inputs(flag_values)  # pylint: disable=protected-access
+  lines = client._report(  # pylint: disable=protected-access
+      {"probabilities": np.float32([[0.1, 0.9], [0.8, 0.2]]),
+       "log_likelihoods": np.zeros((2, 2), np.float32),
+       "class": np.int32([1, 0])},
+      argparse.Namespace(images=["a.png", "b.png"], signature="classify",
+                         output_dir=str(tmp_path)))
+  assert lines == ["a.png\tclass 1\tp 0.9000", "b.png\tclass 0\tp 0.8000"]
+
+
+def test_readme_shows_a_conditional_sample_request():
+  """Sent to the class model's export in `class_requests()`."""
+  (body,) = _readme_json_requests()
+  assert body["signature_name"] == "sample"
+  assert sorted(body["inputs"]) == ["labels", "seed", "temperature"]
+
+
+def test_export_signature_names_follow_the_model(exported, class_exported):
+  assert export.signature_names(exported[0]) == export.SIGNATURE_NAMES
+  assert export.signature_names(class_exported[0]) == (
+      export.SIGNATURE_NAMES + (export.CLASSIFY,))
+
+
+def test_conditional_signature_defs_describe_the_model(class_served,
+                                                      vector_served):
+  """TF Serving's metadata: the condition input and its shape, and K."""
+  assert class_served["signature_defs"] == helpers.expected_signatures(
+      IMAGE_SHAPE, num_classes=NUM_CLASSES)
+  assert vector_served[2]["signature_defs"] == helpers.expected_signatures(
+      IMAGE_SHAPE, condition_shape=CONDITION_SHAPE)
+  for condition, tables in [("labels", class_served["signature_defs"]),
+                            ("condition", vector_served[2]["signature_defs"])]:
+    for name, table in tables.items():
+      names = client.input_names(
+          name, None if name == "classify" else condition)
+      assert set(names) == set(table["inputs"])
+      assert set(client.SIGNATURES[name][1]) == set(table["outputs"])
+      for tensor, (dtype, _) in {**table["inputs"],
+                                 **table["outputs"]}.items():
+        assert np.dtype(client.DTYPES[tensor]).name == dtype
+
+
+@pytest.mark.parametrize("key", sorted(class_requests()))
+def test_class_model_signature_matches_the_in_process_model(
+    class_exported, class_served, key):
+  result = class_served["tf1"][key]
+  assert "error" not in result, result
+  assert_outputs_match(result["outputs"],
+                       model_outputs(class_exported[0], *class_requests()[key]))
+
+
+def test_class_model_outputs_depend_on_the_labels(class_served):
+  """One image per label; with the same seed and number of labels, image
+  `i` changes with `labels[i]` alone (the same latents)."""
+  outputs = {k: v["outputs"] for k, v in class_served["tf1"].items()
+             if "outputs" in v}
+  assert [len(outputs[k]["images"]) for k in (
+      "sample", "sample_five", "sample_none")] == [3, 5, 0]
+  forward, reversed_ = outputs["sample"]["images"], outputs[
+      "sample_reversed"]["images"]
+  np.testing.assert_array_equal(forward[1], reversed_[1])  # Label 1 both.
+  for i in (0, 2):  # (Many pixels of this random model are clipped to 0.)
+    assert np.mean(forward[i] != reversed_[i]) > 0.25
+  assert not np.allclose(outputs["log_prob"]["log_prob"],
+                         outputs["log_prob_other_labels"]["log_prob"])
+
+
+def test_classify_applies_the_class_prior(class_served):
+  """Bayes' rule: the stored prior changes some image's class (else the
+  match with `model_outputs` would not show that the prior is used)."""
+  outputs = class_served["tf1"]["classify"]["outputs"]
+  likeliest = np.argmax(outputs["log_likelihoods"], axis=1)
+  assert np.any(outputs["class"] != likeliest)
+  np.testing.assert_allclose(outputs["probabilities"].sum(axis=1), 1,
+                             rtol=1e-6)
+
+
+@pytest.mark.parametrize("key", sorted(CLASS_BAD_REQUESTS))
+def test_class_model_refuses_bad_labels(class_served, key):
+  result = class_served["tf1"][key]
+  _assert_invalid_argument(result)
+  for text in CLASS_BAD_REQUESTS[key][2]:
+    assert text in result["message"]
+
+
+def test_export_script_exports_a_conditional_workdir(vector_served):
+  script = vector_served[1]
+  assert script.stdout.strip().splitlines()[-1].endswith(
+      os.path.join("exports", str(VECTOR_STEP)))
+
+
+@pytest.mark.parametrize("key", sorted(vector_requests()))
+def test_vector_model_signature_matches_the_in_process_model(vector_served,
+                                                             key):
+  model, _, served = vector_served
+  result = served["tf1"][key]
+  assert "error" not in result, result
+  assert_outputs_match(result["outputs"],
+                       model_outputs(model, *vector_requests()[key]))
+
+
+def test_vector_model_samples_depend_on_the_condition(vector_served):
+  served = vector_served[2]["tf1"]
+  first, other = (served[k]["outputs"]["images"]
+                  for k in ("sample", "sample_other"))
+  np.testing.assert_array_equal(first[1], other[1])  # Row 1 unchanged.
+  for i in (0, 2):
+    assert np.mean(first[i] != other[i]) > 0.25
+
+
+@pytest.mark.parametrize("key", sorted(VECTOR_BAD_REQUESTS))
+def test_vector_model_refuses_bad_conditions(vector_served, key):
+  result = vector_served[2]["tf1"][key]
+  _assert_invalid_argument(result)
+  for text in VECTOR_BAD_REQUESTS[key][2]:
+    assert text in result["message"]

@@ -22,24 +22,49 @@ named tensors and has a `None` batch dimension:
 | `encode` | `images` uint8 `[N, H, W, C]` | `latents` float32 `[N, H, W, C]` |
 | `decode` | `latents` float32 `[N, H, W, C]` | `images` uint8 `[N, H, W, C]` |
 
-**Bin centres.** A served density must be deterministic, so `log_prob`
-and `encode` dequantise 8-bit pixels at the centre of their bins,
+**Conditional models** (`RealNVP(num_classes=K)` or
+`RealNVP(condition_shape=(A,))`) serve `p(x | c)`: every signature above
+also takes the condition, one per image, as `labels` int32 `[N]` (class
+models; each in `[0, K)`) or `condition` float32 `[N, A]` (vector models).
+It is required, as the density depends on it. `sample` then draws one
+image per label (condition row) and has no `num_samples` input: its inputs
+are `labels` (or `condition`), `temperature` and `seed`. Class models have
+one more signature, the generative classifier by Bayes' rule with the class
+prior the model stores (`RealNVP.classify`, at bin centres):
+
+| signature | inputs | outputs |
+|---|---|---|
+| `classify` | `images` uint8 `[N, H, W, C]` | `probabilities` float32 `[N, K]`, `log_likelihoods` float32 `[N, K]`, `class` int32 `[N]` |
+
+`log_likelihoods[n, k] = log p(x_n + 0.5 | k)`, `probabilities[n, k] =
+p(k | x_n)` (softmax over `k` of `log_likelihoods + class_log_prior`), and
+`class` their argmax.
+
+The SignatureDefs (TF Serving's model metadata) thereby describe the
+model: a `labels` input for a class model, whose `K` is the last dimension
+of `classify`'s outputs, or a `condition` input `[-1, A]`.
+
+**Bin centres.** A served density must be deterministic, so `log_prob`,
+`encode` and `classify` dequantise 8-bit pixels at the centre of their bins,
 `y = x + 0.5`, not with the uniform noise `y = x + u` of training's bits/dim
 (`RealNVP.bits_per_dim`): a served `bits_per_dim` is the density at one
 point of each pixel's bin, not a draw of the training metric, and the two
 differ slightly. `decode` clips its pixels to `[0, 256)` and floors them to
 uint8 (`tf_realnvp.pixels.to_uint8`), so `decode(encode(x)) == x` exactly.
 `sample` is reproducible: the same `seed` gives the same images. An empty
-batch (`N = 0`, `num_samples = 0`) gives an empty batch.
+batch (`N = 0`, `num_samples = 0`, no labels) gives an empty batch.
 
 **Bad requests** fail inside the graph with `INVALID_ARGUMENT` and a message
 that starts with the signature's name and says what is wrong: `images` or
 `latents` not `[N, H, W, C]`, a non-scalar `sample` input, `num_samples`
 outside `[0, MAX_NUM_SAMPLES]`, a `temperature` that is not a finite number
-`> 0`, non-finite `latents` (see "In-graph request validation" below for
-why TF Serving needs this, and how).
+`> 0`, non-finite `latents`; for conditional models `labels` not `[N]` or
+outside `[0, K)`, a `condition` not `[N, A]` or not finite, not one
+condition per image, more than `MAX_NUM_SAMPLES` conditions to `sample` (see
+"In-graph request validation" below for why TF Serving needs this, and how).
 """
 
+import collections
 import os
 import shutil
 import uuid
@@ -57,11 +82,13 @@ from tf_realnvp.model import RealNVP
 MAX_NUM_SAMPLES = 1024
 
 # The endpoints, in the order they are added: `write_out` also registers
-# the first one as `serving_default` (ExportArchive's rule; tested).
+# the first one as `serving_default` (ExportArchive's rule; tested). A class
+# model's export has `CLASSIFY` too (`signature_names`).
 SIGNATURE_NAMES = ("log_prob", "sample", "encode", "decode")
+CLASSIFY = "classify"
 
-__all__ = ["MAX_NUM_SAMPLES", "SIGNATURE_NAMES", "export_archive",
-           "export_saved_model"]
+__all__ = ["CLASSIFY", "MAX_NUM_SAMPLES", "SIGNATURE_NAMES", "export_archive",
+           "export_saved_model", "signature_names"]
 
 # Entries of a tensor printed in an error message (a shape has a few).
 _SUMMARIZE = 16
@@ -140,18 +167,17 @@ def _runtime_shape(tensor):
   return tf.raw_ops.Shape(input=opaque, out_type=tf.int32)
 
 
-def _shape_check(signature, name, tensor, expected, description):
-  """A `_Check` that `tensor` has shape `expected`.
+def _shape_check(signature, name, shape, expected, description):
+  """A `_Check` that an input has shape `expected`.
 
   Args:
     signature: the signature's name, for the message.
     name: the input's name.
-    tensor: the input.
+    shape: the input's `_runtime_shape`.
     expected: a list of ints and `None` (any size); `[]` for a scalar.
     description: what the shape means, e.g. "N images of 8x8 pixels".
   """
   rank = len(expected)
-  shape = _runtime_shape(tensor)
   # Pad with -1 (never a real size): entries `0..rank-1` are sizes of the
   # tensor (>= 0) exactly when its rank is at least `rank`, and entry `rank`
   # is -1 exactly when its rank is at most `rank`.
@@ -168,6 +194,11 @@ def _shape_check(signature, name, tensor, expected, description):
     requirement = f"must be a scalar ({description})"
   return _Check(_all(matches),
                 f"{signature}: {name} {requirement}; received shape", shape)
+
+
+def _leading_size(shape):
+  """The first entry of a `_runtime_shape`, -1 for a scalar's."""
+  return tf.concat([shape, [-1]], axis=0)[0]
 
 
 def _validated(checks, compute, outputs):
@@ -208,7 +239,8 @@ def _unless_empty(batch_size, compute, outputs):
   return tf.cond(batch_size > 0, compute, lambda: _empty(outputs))
 
 
-def _serve(signature, inputs, checks, batch_size, compute, outputs):
+def _serve(signature, inputs, checks, batch_size, compute, outputs,
+           same_batch=None):
   """A signature's body: its inputs validated, then `compute` on them.
 
   Args:
@@ -221,9 +253,24 @@ def _serve(signature, inputs, checks, batch_size, compute, outputs):
     compute: from the valid inputs (their static shapes asserted by
       `EnsureShape`, the second guard), the outputs.
     outputs: `{name: (dtype, event shape)}` of `compute`'s result.
+    same_batch: `None`, or `(reference, name, what)`: the inputs named
+      `reference` and `name` must have the same first dimension; the
+      message says that `name` "must hold `what`" (e.g. "one label per
+      image"). It is checked only when both shapes are right, which their
+      own checks report otherwise.
   """
-  shape_checks = [_shape_check(signature, name, tensor, expected, text)
-                  for name, tensor, expected, text in inputs]
+  shapes = {name: _runtime_shape(tensor) for name, tensor, _, _ in inputs}
+  shape_checks = [_shape_check(signature, name, shapes[name], expected, text)
+                  for name, _, expected, text in inputs]
+  if same_batch is not None:
+    reference, name, what = same_batch
+    shapes_valid = tf.reduce_all(tf.stack(
+        [check.condition for check in shape_checks]))
+    shape_checks.append(_Check(
+        tf.logical_or(tf.logical_not(shapes_valid), tf.equal(
+            _leading_size(shapes[name]), _leading_size(shapes[reference]))),
+        f"{signature}: {name} must hold {what}; received {name} of shape",
+        shapes[name], f"for {reference} of shape", shapes[reference]))
 
   def run():
     valid = [tf.ensure_shape(tensor, expected)
@@ -236,9 +283,20 @@ def _serve(signature, inputs, checks, batch_size, compute, outputs):
 
 # --- Endpoints ---------------------------------------------------------------
 
+# The condition input of a conditional model's signatures: its name, spec
+# shape and dtype, what it holds (for `_shape_check`), and what one and
+# several of its rows are called in messages.
+_ConditionInput = collections.namedtuple(
+    "_ConditionInput", "name shape dtype description one several")
+
 
 class _Endpoints:
-  """The exported functions of one model (evaluation mode throughout)."""
+  """The exported functions of one model (evaluation mode throughout).
+
+  `functions()` gives each signature's function and input signature; a
+  conditional model's take the condition input (`labels` or `condition`)
+  as well, see the module docstring.
+  """
 
   def __init__(self, model):
     self.model = model
@@ -247,52 +305,174 @@ class _Endpoints:
     height, width, channels = self.image_shape
     self.images_text = (f"N uint8 images of {height}x{width} pixels with "
                         f"{channels} channel{'s' if channels != 1 else ''}")
+    conditioning = model.conditioning
+    if conditioning is None:
+      self.condition = None
+    elif conditioning.is_class:
+      self.condition = _ConditionInput(
+          "labels", [None], tf.int32,
+          f"N int32 class labels in [0, {conditioning.num_classes})",
+          "label", "labels")
+    else:
+      (length,) = conditioning.condition_shape
+      self.condition = _ConditionInput(
+          "condition", [None, length], tf.float32,
+          f"N float32 condition vectors of length {length}",
+          "condition vector", "condition vectors")
 
-  def input_signatures(self):
-    images = tf.TensorSpec((None,) + self.image_shape, tf.uint8, name="images")
-    return {
-        "log_prob": [images],
-        "sample": [tf.TensorSpec([], tf.int32, name="num_samples"),
-                   tf.TensorSpec([], tf.float32, name="temperature"),
-                   tf.TensorSpec([], tf.int32, name="seed")],
-        "encode": [images],
-        "decode": [tf.TensorSpec((None,) + self.image_shape, tf.float32,
-                                 name="latents")],
-    }
+  def signature_names(self):
+    """`SIGNATURE_NAMES`, and `CLASSIFY` for a class model."""
+    if self.model.num_classes:
+      return SIGNATURE_NAMES + (CLASSIFY,)
+    return SIGNATURE_NAMES
 
   def functions(self):
-    return {name: getattr(self, name) for name in SIGNATURE_NAMES}
+    """`{signature name: (function, input signature)}`, in order."""
+    images = tf.TensorSpec((None,) + self.image_shape, tf.uint8, name="images")
+    latents = tf.TensorSpec((None,) + self.image_shape, tf.float32,
+                            name="latents")
+    scalars = [tf.TensorSpec([], tf.float32, name="temperature"),
+               tf.TensorSpec([], tf.int32, name="seed")]
+    if self.condition is None:
+      return {
+          "log_prob": (self.log_prob, [images]),
+          "sample": (self.sample, [tf.TensorSpec([], tf.int32,
+                                                 name="num_samples")] +
+                     scalars),
+          "encode": (self.encode, [images]),
+          "decode": (self.decode, [latents]),
+      }
+    condition = tf.TensorSpec(self.condition.shape, self.condition.dtype,
+                              name=self.condition.name)
 
-  def _on_images(self, signature, images, compute, outputs):
-    """`compute(y)` on the bin centres `y = images + 0.5`, validated."""
+    # Named after their inputs (the SignatureDef's keys come from the specs).
+    def log_prob(images, condition):
+      return self.log_prob(images, condition)
+
+    def sample(condition, temperature, seed):
+      return self.sample_conditional(condition, temperature, seed)
+
+    def encode(images, condition):
+      return self.encode(images, condition)
+
+    def decode(latents, condition):
+      return self.decode(latents, condition)
+
+    functions = {
+        "log_prob": (log_prob, [images, condition]),
+        "sample": (sample, [condition] + scalars),
+        "encode": (encode, [images, condition]),
+        "decode": (decode, [latents, condition]),
+    }
+    if self.model.num_classes:
+      functions[CLASSIFY] = (self.classify, [images])
+    return functions
+
+  # Conditions ---------------------------------------------------------------
+
+  def _condition_input(self, condition):
+    """`_serve`'s `(name, tensor, expected shape, description)`."""
+    return (self.condition.name, condition, self.condition.shape,
+            self.condition.description)
+
+  def _condition_checks(self, signature, condition):
+    """`_Check`s of a condition's values: labels in `[0, K)`, finite
+    vectors."""
+    if self.condition.name == "labels":
+      num_classes = self.model.num_classes
+      flat = tf.reshape(condition, [-1])
+      in_range = tf.logical_and(flat >= 0, flat < num_classes)
+      return [_Check(_all(in_range),
+                     f"{signature}: labels must be in [0, {num_classes}); "
+                     "received", tf.boolean_mask(flat,
+                                                 tf.logical_not(in_range)))]
+    return [_finite_check(signature, self.condition.name, condition)]
+
+  def _with_condition(self, signature, reference, tensor, condition, checks):
+    """`_serve`'s inputs, checks and `same_batch` for `tensor` (named
+    `reference`) and, unless `condition` is `None`, one condition per row."""
+    inputs = [(reference, tensor, [None] + list(self.image_shape),
+               self.images_text if reference == "images" else
+               "N float32 latents of the image shape")]
+    if condition is None:
+      return inputs, list(checks), None
+    item = "image" if reference == "images" else "latent"
+    return (inputs + [self._condition_input(condition)],
+            list(checks) + self._condition_checks(signature, condition),
+            (reference, self.condition.name,
+             f"one {self.condition.one} per {item}"))
+
+  # Signatures ---------------------------------------------------------------
+
+  def _on_images(self, signature, images, condition, compute, outputs):
+    """`compute(y, condition)` on the bin centres `y = images + 0.5`
+    (`condition` `None` for an unconditional model), validated."""
+    inputs, checks, same_batch = self._with_condition(
+        signature, "images", images, condition, ())
     return _serve(
-        signature, [("images", images, [None] + list(self.image_shape),
-                     self.images_text)], (),
-        lambda valid: tf.shape(valid)[0],
-        lambda valid: compute(pixels.bin_centres(valid, self.dtype)), outputs)
+        signature, inputs, checks,
+        lambda valid, condition=None: tf.shape(valid)[0],
+        lambda valid, condition=None: compute(
+            pixels.bin_centres(valid, self.dtype), condition),
+        outputs, same_batch)
 
-  def log_prob(self, images):
-    """`log p(x + 0.5)` and its bits/dim, `[N]` each, of uint8 `images`."""
+  def log_prob(self, images, condition=None):
+    """`log p(x + 0.5)` (conditional: `log p(x + 0.5 | c)`) and its bits/dim,
+    `[N]` each, of uint8 `images`."""
 
-    def compute(y):
-      log_prob = self.model.log_prob(y, training=False)
+    def compute(y, c):
+      log_prob = self.model.log_prob(y, c, training=False)
       bits_per_dim = losses.to_bits_per_dim(log_prob, self.model.num_dims)
       return {"log_prob": tf.cast(log_prob, tf.float32),
               "bits_per_dim": tf.cast(bits_per_dim, tf.float32)}
 
-    return self._on_images("log_prob", images, compute,
+    return self._on_images("log_prob", images, condition, compute,
                            {"log_prob": (tf.float32, ()),
                             "bits_per_dim": (tf.float32, ())})
 
-  def encode(self, images):
+  def encode(self, images, condition=None):
     """Latents `[N, H, W, C]` of uint8 `images` at their bin centres."""
 
-    def compute(y):
-      return {"latents": tf.cast(self.model.encode(y, training=False),
+    def compute(y, c):
+      return {"latents": tf.cast(self.model.encode(y, c, training=False),
                                  tf.float32)}
 
-    return self._on_images("encode", images, compute,
+    return self._on_images("encode", images, condition, compute,
                            {"latents": (tf.float32, self.image_shape)})
+
+  def classify(self, images):
+    """`p(k | x + 0.5)` and `log p(x + 0.5 | k)` `[N, K]`, and the argmax.
+
+    `RealNVP.classify` at the bin centres: one pass of the flow over
+    `N * K` images, Bayes' rule with the stored `class_log_prior`.
+    """
+    num_classes = self.model.num_classes
+
+    def compute(y, unused_condition):
+      labels = tf.range(num_classes)[:, None]  # [K, 1] against y [N, ...].
+      log_likelihoods = tf.transpose(self.model.distribution(
+          training=False, condition=labels).log_prob(y))
+      log_joint = log_likelihoods + tf.cast(self.model.class_log_prior,
+                                            log_likelihoods.dtype)
+      return {"probabilities": tf.cast(tf.nn.softmax(log_joint, axis=-1),
+                                       tf.float32),
+              "log_likelihoods": tf.cast(log_likelihoods, tf.float32),
+              "class": tf.argmax(log_joint, axis=-1, output_type=tf.int32)}
+
+    return self._on_images(CLASSIFY, images, None, compute,
+                           {"probabilities": (tf.float32, (num_classes,)),
+                            "log_likelihoods": (tf.float32, (num_classes,)),
+                            "class": (tf.int32, ())})
+
+  def _temperature_check(self, temperature):
+    return _Check(_all(tf.logical_and(tf.math.is_finite(temperature),
+                                      temperature > 0)),
+                  "sample: temperature must be a finite number > 0; received",
+                  temperature)
+
+  def _scalar_inputs(self, temperature, seed):
+    return [("temperature", temperature, [], "a float32 number"),
+            ("seed", seed, [], "an int32 seed")]
 
   def sample(self, num_samples, temperature, seed):
     """`num_samples` uint8 images at `temperature`, reproducible by `seed`."""
@@ -301,10 +481,7 @@ class _Endpoints:
                                    num_samples <= MAX_NUM_SAMPLES)),
                f"sample: num_samples must be in [0, {MAX_NUM_SAMPLES}]; "
                "received", num_samples),
-        _Check(_all(tf.logical_and(tf.math.is_finite(temperature),
-                                   temperature > 0)),
-               "sample: temperature must be a finite number > 0; received",
-               temperature),
+        self._temperature_check(temperature),
     ]
 
     def compute(n, t, s):
@@ -312,47 +489,78 @@ class _Endpoints:
       return {"images": pixels.to_uint8(tf.cast(samples, tf.float32))}
 
     return _serve(
-        "sample", [("num_samples", num_samples, [], "an int32 count"),
-                   ("temperature", temperature, [], "a float32 number"),
-                   ("seed", seed, [], "an int32 seed")], ranges,
+        "sample", [("num_samples", num_samples, [], "an int32 count")] +
+        self._scalar_inputs(temperature, seed), ranges,
         lambda n, t, s: n, compute, {"images": (tf.uint8, self.image_shape)})
 
-  def decode(self, latents):
-    """uint8 images of float32 `latents`: `decode(encode(x)) == x`."""
-    non_finite = tf.reduce_sum(tf.cast(
-        tf.logical_not(tf.math.is_finite(tf.reshape(latents, [-1]))),
-        tf.int32))
-    finite = _Check(
-        tf.equal(non_finite, 0),
-        "decode: latents must be finite; non-finite values received:",
-        non_finite)
+  def sample_conditional(self, condition, temperature, seed):
+    """One uint8 image per label / condition vector, at `temperature`,
+    reproducible by `seed`."""
+    count = _leading_size(_runtime_shape(condition))  # -1: bad shape.
+    checks = [
+        _Check(count <= MAX_NUM_SAMPLES,
+               f"sample: {self.condition.name} must hold at most "
+               f"{MAX_NUM_SAMPLES} {self.condition.several} (one image "
+               "each); received", count),
+        self._temperature_check(temperature),
+    ] + self._condition_checks("sample", condition)
 
-    def compute(z):
-      y = self.model.decode(tf.cast(z, self.dtype))
-      return {"images": pixels.to_uint8(tf.cast(y, tf.float32))}
+    def compute(c, t, s):
+      samples = self.model.sample(tf.shape(c)[0], tf.cast(t, self.dtype),
+                                  seed=s, condition=c)
+      return {"images": pixels.to_uint8(tf.cast(samples, tf.float32))}
 
     return _serve(
-        "decode", [("latents", latents, [None] + list(self.image_shape),
-                    "N float32 latents of the image shape")], [finite],
-        lambda z: tf.shape(z)[0], compute,
+        "sample", [self._condition_input(condition)] +
+        self._scalar_inputs(temperature, seed), checks,
+        lambda c, t, s: tf.shape(c)[0], compute,
         {"images": (tf.uint8, self.image_shape)})
+
+  def decode(self, latents, condition=None):
+    """uint8 images of float32 `latents`: `decode(encode(x)) == x`."""
+    inputs, checks, same_batch = self._with_condition(
+        "decode", "latents", latents, condition,
+        [_finite_check("decode", "latents", latents)])
+
+    def compute(z, c=None):
+      y = self.model.decode(tf.cast(z, self.dtype), c)
+      return {"images": pixels.to_uint8(tf.cast(y, tf.float32))}
+
+    return _serve("decode", inputs, checks,
+                  lambda z, condition=None: tf.shape(z)[0], compute, {"images": (tf.uint8, self.image_shape)},
+                  same_batch)
+
+
+def _finite_check(signature, name, tensor):
+  """A `_Check` that every value of `tensor` is finite (any shape)."""
+  non_finite = tf.reduce_sum(tf.cast(
+      tf.logical_not(tf.math.is_finite(tf.reshape(tensor, [-1]))), tf.int32))
+  return _Check(
+      tf.equal(non_finite, 0),
+      f"{signature}: {name} must be finite; non-finite values received:",
+      non_finite)
+
+
+def signature_names(model):
+  """The names of `model`'s exported signatures, in the order they are
+  added (`serving_default` is the first, `log_prob`): `SIGNATURE_NAMES`,
+  and `CLASSIFY` for a class model."""
+  return _Endpoints(model).signature_names()
 
 
 def export_archive(model):
   """A `keras.export.ExportArchive` with the model's signatures (not written).
 
-  The endpoints are added in `SIGNATURE_NAMES` order; `write_out` also
-  registers the first one, `log_prob`, as `serving_default`.
+  The endpoints are added in `signature_names(model)` order; `write_out`
+  also registers the first one, `log_prob`, as `serving_default`.
   """
   if not isinstance(model, RealNVP):
     raise ValueError(f"export expects a tf_realnvp.RealNVP, received "
                      f"{type(model).__name__}.")
-  endpoints = _Endpoints(model)
   archive = keras.export.ExportArchive()
   archive.track(model)
-  signatures = endpoints.input_signatures()
-  for name, function in endpoints.functions().items():
-    archive.add_endpoint(name, function, input_signature=signatures[name])
+  for name, (function, signature) in _Endpoints(model).functions().items():
+    archive.add_endpoint(name, function, input_signature=signature)
   return archive
 
 
@@ -366,9 +574,12 @@ def export_saved_model(model, export_dir, version):
   complete; on failure the temporary directory is removed.
 
   Signatures (all in evaluation mode; see the module docstring): `log_prob`
-  (also `serving_default`), `sample`, `encode`, `decode`. `log_prob` and
-  `encode` dequantise uint8 pixels at their bin centres, `y = x + 0.5`:
-  deterministic, unlike the uniform dequantisation of training's bits/dim.
+  (also `serving_default`), `sample`, `encode`, `decode`, and `classify`
+  for a class model; a conditional model's take its condition, `labels`
+  or `condition`, one per image (`sample`: one image per label). `log_prob`,
+  `encode` and `classify` dequantise uint8 pixels at their bin centres,
+  `y = x + 0.5`: deterministic, unlike the uniform dequantisation of
+  training's bits/dim.
 
   Args:
     model: a built `tf_realnvp.RealNVP`.

@@ -449,6 +449,14 @@ class RealNVP(keras.Model):
     y, condition = self._unpack(inputs)
     return self.log_prob(y, condition, training=bool(training))
 
+  def _default_save_signature(self):
+    """Keras's default SavedModel signature, `model(y)` on images of the
+    build shape; none for a conditional model, whose call needs its
+    condition (`tf_realnvp.export` writes the serving signatures)."""
+    if self.conditioning:
+      return None
+    return super()._default_save_signature()
+
   def compute_output_shape(self, input_shape):
     if self.conditioning:
       input_shape = input_shape[0]
