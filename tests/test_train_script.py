@@ -2,19 +2,28 @@
 the end (kill -9 and resume: tests/training/test_resume.py)."""
 
 import glob
+import json
 import os
 
 from absl import flags
 from absl.testing import flagsaver
+import numpy as np
 import pytest
+import tensorflow as tf
 
 from tf_realnvp import data
 from tf_realnvp import flagfiles
+from tf_realnvp import io
+from tf_realnvp import workdirs
 from tf_realnvp.bijectors import multiscale_layout
 from tf_realnvp.training import config as config_lib
+from tf_realnvp.training import loop
+from tf_realnvp.training import trainer as trainer_lib
+from tests import export_helpers
 from tests import images
 from tests import processes
 from tests.training_helpers import snapshot
+from tests.training_helpers import tiny_config
 from tests.training_helpers import tiny_flags
 from tests.training_helpers import truncate_latest_checkpoint
 
@@ -160,3 +169,40 @@ def test_export_of_a_finished_run_started_again_keeps_the_export(
                           "float32")
   assert "already in" in message and str(existing) in message
   assert (existing / "saved_model.pb").read_bytes() == b"earlier export"
+
+
+def test_conditional_flagfile_trains_and_exports_a_served_classifier(
+    tmp_path, fashion_dir):
+  # fashion_mnist_conditional.flags' architecture, a short run at batch 16.
+  workdir, export_dir = tmp_path / "run", tmp_path / "export"
+  result = processes.run(processes.train_py(
+      "--flagfile=fashion_mnist_conditional.flags", f"--workdir={workdir}",
+      f"--data_dir={fashion_dir}", "--train_steps=20", "--batch_size=16",
+      "--eval_every=20", "--checkpoint_every=20", "--sample_every=20",
+      "--eval_examples=64", "--classify_examples=32", "--num_samples=10",
+      f"--export_dir={export_dir}"))
+  assert result.returncode == 0, result.stderr
+  with open(workdir / workdirs.METRICS_FILE) as f:
+    assert 0 <= json.loads(f.readlines()[-1])["test_accuracy"] <= 1
+  grid = tf.io.decode_png(tf.io.read_file(
+      workdirs.sample_path(str(workdir), 20, 0.7)))
+  tile = io.display_scale(28, 28) * 28 + io.GAP
+  assert grid.shape == (10 * tile - io.GAP, tile - io.GAP, 1)  # A row a class.
+  # The prior of Fashion-MNIST's balanced training labels, checkpointed.
+  model, _ = workdirs.load_trained_model(str(workdir))
+  np.testing.assert_allclose(model.class_log_prior, np.log(0.1), rtol=1e-6)
+  # Resumed without --conditional: refused, naming the difference.
+  with pytest.raises(trainer_lib.TrainingError,
+                     match="num_classes: 10 in workdir, None requested"):
+    loop.prepare_trainer(tiny_config(workdir, fashion_dir))
+  images = export_helpers.random_images(4, (28, 28, 1))
+  served = export_helpers.PendingSignatures(str(export_dir / "20"), {
+      "classify": ("classify", {"images": images}),
+      "sample": ("sample", {"labels": np.arange(10, dtype=np.int32),
+                            "temperature": np.float32(0.7),
+                            "seed": np.int32(1)}),
+  }, loaders=("tf1",)).result()["tf1"]
+  probabilities = served["classify"]["outputs"]["probabilities"]
+  assert probabilities.shape == (4, 10)
+  np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+  assert served["sample"]["outputs"]["images"].shape == (10, 28, 28, 1)

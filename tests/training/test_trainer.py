@@ -107,30 +107,6 @@ def test_restore_refuses_another_architecture_and_changes_nothing(
     assert f.read() == before
 
 
-def test_conditional_run_records_accuracy_and_draws_a_row_per_class(
-    tmp_path, fashion_dir):
-  config = tiny_config(tmp_path, fashion_dir, conditional=True, train_steps=10,
-                       eval_every=10, sample_every=10, checkpoint_every=10,
-                       num_samples=20, classify_examples=32)
-  trainer = loop.prepare_trainer(config)
-  # Fashion-MNIST's training labels are balanced: a uniform prior.
-  np.testing.assert_allclose(trainer.model.class_log_prior, np.log(0.1),
-                             rtol=1e-6)
-  result = loop.run(trainer)
-  assert 0 <= result["test_accuracy"] <= 1
-  assert _read_metrics(tmp_path)[-1] == result
-  grid = tf.io.decode_png(tf.io.read_file(
-      workdirs.sample_path(str(tmp_path), 10, 1.0)))
-  tile = io.display_scale(28, 28) * 28 + io.GAP
-  assert grid.shape == (10 * tile - io.GAP, 2 * tile - io.GAP, 1)
-  with open(tmp_path / workdirs.MODEL_CONFIG) as f:
-    assert json.load(f)["num_classes"] == 10
-  # Resumed without --conditional: refused, naming the difference.
-  with pytest.raises(trainer_lib.TrainingError,
-                     match="num_classes: 10 in workdir, None requested"):
-    loop.prepare_trainer(tiny_config(tmp_path, fashion_dir))
-
-
 def test_conditional_training_on_a_dataset_without_labels_is_refused(tmp_path):
   with pytest.raises(ValueError, match="'lsun/bedroom' has no labels"):
     loop.prepare_trainer(tiny_config(tmp_path / "run", None,
