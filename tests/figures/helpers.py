@@ -3,6 +3,7 @@ and workdirs to draw them from."""
 
 import os
 
+import numpy as np
 import tensorflow as tf
 
 import tf_realnvp
@@ -37,6 +38,18 @@ def png_shape(figure, options, image_shape, num_scales, num_rows=None):
 def read_png(path):
   """The pixels of a PNG file, uint8 `[H, W, C]`."""
   return tf.io.decode_png(tf.io.read_file(str(path))).numpy()
+
+
+def unconditional_model(image_shape, seed=7):
+  """A tiny randomised float32 `RealNVP` (see `flow_checks.tiny_model`)."""
+  return flow_checks.tiny_model(seed=seed, image_shape=image_shape,
+                                dtype="float32")
+
+
+def figure_images(image_shape, count=8, seed=8):
+  """Random uint8 test images `[count, *image_shape]`."""
+  return np.random.default_rng(seed).integers(
+      0, 256, (count,) + tuple(image_shape)).astype(np.uint8)
 
 
 def conditional_model(image_shape, seed=0, num_scales=2, **conditioning):

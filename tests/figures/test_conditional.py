@@ -20,8 +20,9 @@ from tf_realnvp import latents
 from tf_realnvp import pixels
 from tf_realnvp.figures import panels
 from tf_realnvp.figures import render
+from tests.figures.helpers import figure_images
+from tests.figures.helpers import unconditional_model
 from tests.figures.helpers import conditional_model
-from tests import flow_checks
 
 IMAGE_SHAPE = (8, 8, 1)
 NUM_CLASSES = 3
@@ -45,14 +46,12 @@ def vector_model():
 
 @pytest.fixture(scope="module")
 def unconditional():
-  return flow_checks.tiny_model(seed=7, image_shape=IMAGE_SHAPE,
-                                dtype="float32")
+  return unconditional_model(IMAGE_SHAPE)
 
 
 @pytest.fixture(scope="module")
 def images():
-  return np.random.default_rng(8).integers(
-      0, 256, (8,) + IMAGE_SHAPE).astype(np.uint8)
+  return figure_images(IMAGE_SHAPE)
 
 
 # Labels of `images`: neighbours differ, so pairs and corners mix classes.

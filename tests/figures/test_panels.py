@@ -15,7 +15,8 @@ from tf_realnvp import latents
 from tf_realnvp import pixels
 from tf_realnvp.figures import panels
 from tf_realnvp.figures import render
-from tests import flow_checks
+from tests.figures.helpers import figure_images
+from tests.figures.helpers import unconditional_model
 from tests.figures.helpers import png_shape
 from tests.figures.helpers import read_png
 
@@ -26,14 +27,12 @@ OPTIONS = render.FigureOptions(temperatures=(0.0, 1.0), num_samples=3,
 
 @pytest.fixture(scope="module")
 def model():
-  return flow_checks.tiny_model(seed=7, image_shape=IMAGE_SHAPE,
-                                dtype="float32")
+  return unconditional_model(IMAGE_SHAPE)
 
 
 @pytest.fixture(scope="module")
 def images():
-  return np.random.default_rng(8).integers(
-      0, 256, (8,) + IMAGE_SHAPE).astype(np.uint8)
+  return figure_images(IMAGE_SHAPE)
 
 
 def _centres(images):
