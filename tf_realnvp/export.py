@@ -449,9 +449,7 @@ class _Endpoints:
     num_classes = self.model.num_classes
 
     def compute(y, unused_condition):
-      labels = tf.range(num_classes)[:, None]  # [K, 1] against y [N, ...].
-      log_likelihoods = tf.transpose(self.model.distribution(
-          training=False, condition=labels).log_prob(y))
+      log_likelihoods = self.model.class_log_likelihoods(y)
       log_joint = log_likelihoods + tf.cast(self.model.class_log_prior,
                                             log_likelihoods.dtype)
       return {"probabilities": tf.cast(tf.nn.softmax(log_joint, axis=-1),
