@@ -91,6 +91,18 @@ flags.DEFINE_bool("conditional", _DEFAULTS.conditional,
                   "celeb_a's 40 attributes. Adds the generative classifier's "
                   "test accuracy to the metrics; sample grids get one row per "
                   "class.")
+flags.DEFINE_float("perturbation_rate", _DEFAULTS.perturbation_rate,
+                   "Replace each training pixel value by a uniform one with "
+                   "this probability (Ren et al. 2019): trains the "
+                   "background model of the likelihood-ratio anomaly score "
+                   "(python -m tf_realnvp.anomaly --background_workdir=...). "
+                   "Evaluation stays on clean test images.")
+flags.DEFINE_list("classes", None,
+                  "Train and evaluate test bits/dim on the examples of these "
+                  "classes only, e.g. 3 or 3,5 (class indices of "
+                  "fashion_mnist, mnist, cifar10, imagenet_resized or a "
+                  "folder's sub-folders; default: all): one-class anomaly "
+                  "detection.")
 flags.DEFINE_integer("classify_examples", _DEFAULTS.classify_examples,
                      "Test examples of the classification accuracy of a "
                      "--conditional class model (each costs one flow pass "
@@ -156,7 +168,19 @@ _NOT_CONFIG = ("strategy", "devices", "logical_cpus", "tpu", "strategy_timeout",
 def _config():
   names = [f.name for f in FLAGS.get_flags_for_module(sys.modules[__name__])]
   values = {n: FLAGS[n].value for n in names if n not in _NOT_CONFIG}
+  values["classes"] = _class_indices(values["classes"])
   return training.TrainConfig(**values)
+
+
+def _class_indices(values):
+  """`--classes` (a list of strings, or None) as a tuple of ints."""
+  if values is None:
+    return None
+  try:
+    return tuple(int(v) for v in values)
+  except ValueError:
+    raise ValueError(f"--classes must be comma-separated class indices, "
+                     f"received {','.join(values)!r}.") from None
 
 
 def _flags_text():

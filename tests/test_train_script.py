@@ -73,6 +73,15 @@ def test_celeba_flags_with_conditional_builds_an_attribute_model():
   assert config_lib.architecture(model)["condition_shape"] == [40]
 
 
+def test_classes_flag_becomes_the_config_s_tuple_of_ints():
+  with flagsaver.flagsaver():
+    flags.FLAGS(["train.py", "--workdir=/unused", "--classes=3, 5"])
+    try:
+      assert train._config().classes == (3, 5)
+    finally:
+      flags.FLAGS.unparse_flags()
+
+
 def test_helpfull_with_a_flagfile_resolves_from_the_repository_root():
   result = processes.run(processes.train_py("--flagfile=celeba.flags",
                                             "--helpfull"))
@@ -97,9 +106,11 @@ def test_helpfull_with_a_flagfile_resolves_from_the_repository_root():
     (["--dataset=lsun/bedroom", "--conditional"],
      "Dataset 'lsun/bedroom' has no labels; it cannot be used with "
      "--conditional."),
+    (["--classes=3,x"], "train.py: error: --classes must be comma-separated "
+     "class indices, received '3,x'."),
 ], ids=["missing_flagfile", "unknown_flag", "unknown_dataset", "batch_size",
         "num_filters", "eval_examples", "learning_rate", "float16",
-        "no_workdir", "conditional_without_labels"])
+        "no_workdir", "conditional_without_labels", "classes"])
 def test_command_line_errors_exit_non_zero_with_a_clear_message(
     tmp_path, args, message):
   workdir = [] if not args else [f"--workdir={tmp_path / 'run'}"]

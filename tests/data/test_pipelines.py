@@ -1,7 +1,8 @@
 """Tests of tf_realnvp/data/pipelines.py (and the preprocessing it applies):
 the training stream and evaluation passes on the real Fashion-MNIST, on a
 folder of images, and on TFDS's mock examples of the other datasets; with
-conditions (`conditional=True`) on the same."""
+conditions (`conditional=True`) on the same; restricted to some classes
+(`classes`)."""
 
 import functools
 import re
@@ -12,6 +13,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from tf_realnvp import data
+from tf_realnvp.data import sources
 from tests.conftest import MOCK_EXAMPLES
 
 FASHION = "fashion_mnist"
@@ -75,18 +77,28 @@ def test_train_dataset_is_determined_by_the_seed(fashion_dir):
     ("fashion", 32, 500, 40),
     # 10 training images: step 7 starts in the 3rd epoch, mid-block.
     ("folder", 4, 3, 7),
+    # TFDS's mock CIFAR-10 examples of some classes, a split whose size
+    # tf.data does not know (counted): a later epoch, mid-block.
+    ("mock_classes", 3, 3, 3),
 ])
 def test_train_dataset_resumes_exactly_at_start_step(
     request, dataset, batch_size, shuffle_buffer, step):
+  classes = None
   if dataset == "fashion":
     name, data_dir = FASHION, request.getfixturevalue("fashion_dir")
-  else:
+  elif dataset == "folder":
     name, data_dir = request.getfixturevalue("image_folder"), None
+  else:
+    request.getfixturevalue("mock_tfds")
+    name, data_dir = "cifar10", None
+    labels = _mock_conditions(name, "train")
+    classes = sorted(set(labels[1:3]))
+    assert 1 < np.sum(np.isin(labels, classes)) < MOCK_EXAMPLES
 
   def batches(start_step, count):
     return _batches(data.train_dataset(
         name, batch_size, seed=7, data_dir=data_dir, start_step=start_step,
-        shuffle_buffer=shuffle_buffer), count)
+        shuffle_buffer=shuffle_buffer, classes=classes), count)
   fresh = batches(0, step + 2)[step:]
   resumed = batches(step, 2)
   np.testing.assert_array_equal(np.stack(fresh), np.stack(resumed))
@@ -359,3 +371,85 @@ def test_class_counts_count_the_training_labels(fashion_dir, class_folder):
                                                     minlength=len(colours)))
   with pytest.raises(ValueError, match="has no class labels"):
     data.class_counts("celeb_a")
+
+
+# --- Classes -----------------------------------------------------------------
+
+
+def test_fashion_mnist_classes_keep_their_examples_and_labels(fashion_dir):
+  classes, count = [5, 3], 200
+  batches = _batches(data.train_dataset(
+      FASHION, 32, seed=1, data_dir=fashion_dir, shuffle_buffer=500,
+      conditional=True, classes=classes), 4)
+  # The labels stay the dataset's.
+  assert set(np.concatenate([y for _, y in batches])) == set(classes)
+  images, labels = _fashion_records(fashion_dir, "test")
+  kept = np.isin(labels, classes)
+  pixels, conditions = _conditional_batches(functools.partial(
+      data.eval_dataset, FASHION, 64, data_dir=fashion_dir,
+      max_examples=count, classes=classes))
+  np.testing.assert_array_equal(conditions, labels[kept][:count])
+  assert all(_came_from(y, x[np.newaxis])[0]
+             for y, x in zip(pixels, images[kept][:count]))
+
+
+def test_folder_classes_keep_the_files_of_their_sub_folders(class_folder):
+  name, colours = class_folder
+  # One batch is one epoch: ant's 3 and cow's 4 training images.
+  pixels, conditions = _conditional_batches(functools.partial(
+      data.train_dataset, name, 7, seed=0, image_size=4, classes=[2, 0]), 2)
+  np.testing.assert_array_equal(conditions, _colour_labels(pixels, colours))
+  assert sorted(conditions[:7]) == [0] * 3 + [2] * 4
+  _, conditions = _conditional_batches(functools.partial(
+      data.eval_dataset, name, 4, image_size=4, classes=[2]))
+  np.testing.assert_array_equal(conditions, [2])  # cow/deep/0
+  with pytest.raises(ValueError, match=re.escape(
+      f"The 'test' split of {name!r} has no image of classes [1].")):
+    data.eval_dataset(name, 4, classes=[1])
+
+
+def test_a_split_of_some_classes_counts_their_examples(fashion_dir,
+                                                       class_folder):
+  spec = data.dataset_spec(FASHION)
+  encoded, _ = sources.source(spec, "test", fashion_dir, classes=[3, 5])
+  assert encoded.cardinality() == tf.data.UNKNOWN_CARDINALITY
+  _, labels = _fashion_records(fashion_dir, "test")
+  assert sources.num_examples(encoded, spec, "test") == np.sum(
+      np.isin(labels, [3, 5]))
+  assert sources.num_examples(encoded, spec, "test", up_to=2) == 2
+  name, _ = class_folder
+  spec = data.dataset_spec(name)
+  encoded, _ = sources.source(spec, "train", None, classes=[0, 2])
+  assert sources.num_examples(encoded, spec, "train") == np.sum(
+      data.class_counts(name)[[0, 2]])
+
+
+@pytest.mark.usefixtures("mock_tfds")
+def test_classes_without_a_training_example_are_refused():
+  # Not an endless stream of empty epochs.
+  absent = min(set(range(10)) - set(_mock_conditions("cifar10", "train")))
+  with pytest.raises(ValueError, match=re.escape(
+      "Split 'train' of 'cifar10' has no examples (of the chosen classes")):
+    data.train_dataset("cifar10", 4, seed=0, classes=[absent])
+
+
+@pytest.mark.parametrize("name, classes, message", [
+    (FASHION, [10], "Class 10 is out of range: dataset 'fashion_mnist' has 10 "
+     "classes, [0, 10) (classes=[10])."),
+    (FASHION, [0, -1], "Class -1 is out of range"),
+    (FASHION, [], "classes must hold at least one class index"),
+    (FASHION, [3, 4, 3], "classes must be distinct, received [3, 4, 3] "
+     "(repeating 3)."),
+    (FASHION, [1.5], "classes must be class indices (ints), received 1.5"),
+    (FASHION, "3", "classes must be a sequence of class indices"),
+    ("celeb_a", [0], "Dataset 'celeb_a' has no class labels"),
+    ("lsun/bedroom", [0], "Dataset 'lsun/bedroom' has no class labels"),
+])
+@pytest.mark.parametrize("make", [
+    functools.partial(data.train_dataset, batch_size=4, seed=0),
+    functools.partial(data.eval_dataset, batch_size=4),
+    functools.partial(data.load_images, split="train"),
+], ids=["train", "eval", "load_images"])
+def test_bad_classes_are_refused(tmp_path, name, classes, message, make):
+  with pytest.raises(ValueError, match=re.escape(message)):
+    make(name, data_dir=str(tmp_path), classes=classes)

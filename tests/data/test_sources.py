@@ -98,7 +98,8 @@ def test_folders_without_classes_are_value_errors_naming_the_path(
   folder, problem = make(str(tmp_path))
   name = data.FOLDER_PREFIX + folder
   for function in (data.condition_spec, lambda n: data.train_dataset(
-      n, 2, seed=0, conditional=True)):
+      n, 2, seed=0, conditional=True), lambda n: data.train_dataset(
+          n, 2, seed=0, classes=[0])):
     with pytest.raises(ValueError, match=re.escape(problem)) as error:
       function(name)
     assert repr(folder) in str(error.value)

@@ -292,6 +292,14 @@ def test_load_test_images_starts_at_the_offset(trained_workdir):
       render.load_test_images(trained_workdir.path, 2, offset=1), first[1:])
 
 
+def test_load_test_images_of_a_workdir_trained_on_some_classes(tmp_path,
+                                                               fashion_dir):
+  io.write_text(str(tmp_path / workdirs.FLAGS_FILE),
+                f"--data_dir={fashion_dir}\n--classes=3,5\n")
+  _, labels = render.load_test_images(str(tmp_path), 20, conditional=True)
+  assert set(labels) == {3, 5}
+
+
 # --- Conditional models ------------------------------------------------------
 
 

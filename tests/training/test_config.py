@@ -33,3 +33,13 @@ def test_zero_is_valid_only_where_the_minimum_is_zero():
   assert config_lib.valid(3, 1) and not config_lib.valid(3.5, 1)
   assert config_lib.valid(0.1, None) and not config_lib.valid(0.0, None)
   assert not config_lib.valid(None, 0)
+
+
+def test_config_keeps_valid_classes_as_a_tuple_and_refuses_bad_ones(tmp_path):
+  config = config_lib.TrainConfig(workdir=str(tmp_path), classes=[3, 5])
+  assert config.classes == (3, 5)
+  with pytest.raises(ValueError, match=r"Class 10 is out of range"):
+    config_lib.TrainConfig(workdir=str(tmp_path), classes=(10,))
+  with pytest.raises(ValueError, match="Dataset 'celeb_a' has no class labels"):
+    config_lib.TrainConfig(workdir=str(tmp_path), dataset="celeb_a",
+                           classes=(0,))

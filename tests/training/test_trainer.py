@@ -3,11 +3,13 @@ Fashion-MNIST (prepared offline)."""
 
 import json
 import os
+from unittest import mock
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tf_realnvp import data
 from tf_realnvp import io
 from tf_realnvp.training import loop
 from tf_realnvp.training import trainer as trainer_lib
@@ -112,6 +114,18 @@ def test_conditional_training_on_a_dataset_without_labels_is_refused(tmp_path):
     loop.prepare_trainer(tiny_config(tmp_path / "run", None,
                                      dataset="lsun/bedroom", conditional=True))
   assert not (tmp_path / "run").exists()
+
+
+def test_classes_reach_the_training_stream_and_the_evaluations(tmp_path,
+                                                             fashion_dir):
+  trainer = trainer_lib.Trainer(tiny_config(
+      tmp_path, fashion_dir, conditional=True, classes=[3]))
+  _, labels = next(iter(trainer.train_dataset(0)))
+  assert set(labels.numpy()) == {3}
+  with mock.patch.object(data, "eval_dataset",
+                         wraps=data.eval_dataset) as eval_dataset:
+    assert np.isfinite(trainer.evaluate())
+  assert eval_dataset.call_args.kwargs["classes"] == (3,)
 
 
 @pytest.mark.usefixtures("mock_tfds")

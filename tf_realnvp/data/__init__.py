@@ -8,10 +8,13 @@ train = data.train_dataset("fashion_mnist", 64, seed=0)   # float32 [64, 28, 28,
 test = data.eval_dataset("fashion_mnist", 256)            # one pass, fixed noise
 labelled = data.train_dataset("fashion_mnist", 64, seed=0, conditional=True)
 # (float32 [64, 28, 28, 1], int32 [64]); data.condition_spec("fashion_mnist")
+dresses = data.train_dataset("fashion_mnist", 64, seed=0, classes=[3])
+# only class 3; eval_dataset and load_images take classes=[3] too
 ```
 
 - `registry`: the datasets by name (`dataset_spec`, `known_names`), their
-  image shapes, flips and splits, and their conditions (`condition_spec`);
+  image shapes, flips and splits, their conditions (`condition_spec`) and
+  choices of their classes (`check_classes`);
 - `preprocessing`: crops and resizes to the model's image shape;
 - `sources`: a split's encoded examples (TFDS or a folder of images);
 - `pipelines`: the training stream and evaluation passes (`train_dataset`,
@@ -35,6 +38,7 @@ from tf_realnvp.data.registry import ConditionSpec
 from tf_realnvp.data.registry import DEFAULT_NAME
 from tf_realnvp.data.registry import DatasetSpec
 from tf_realnvp.data.registry import FOLDER_PREFIX
+from tf_realnvp.data.registry import check_classes
 from tf_realnvp.data.registry import condition_spec
 from tf_realnvp.data.registry import dataset_spec
 from tf_realnvp.data.registry import known_names
@@ -44,7 +48,7 @@ from tf_realnvp.data.sources import folder_files
 
 __all__ = ["CELEB_A_ATTRIBUTES", "ConditionSpec", "DEFAULT_NAME",
            "DEFAULT_SHUFFLE_BUFFER", "DatasetSpec", "DatasetUnavailableError",
-           "FOLDER_PREFIX", "class_counts", "condition_spec", "dataset_spec",
-           "eval_dataset", "folder_files", "known_names", "load_images",
-           "lsun_categories", "prepare", "resize_short_side", "resize_uint8",
-           "train_dataset", "unreachable_endpoints"]
+           "FOLDER_PREFIX", "check_classes", "class_counts", "condition_spec",
+           "dataset_spec", "eval_dataset", "folder_files", "known_names",
+           "load_images", "lsun_categories", "prepare", "resize_short_side",
+           "resize_uint8", "train_dataset", "unreachable_endpoints"]

@@ -8,20 +8,31 @@ sub-folder index), or float32 `[B, 40]` 0/1 attributes (`celeb_a`, sorted
 attribute names). `lsun/*` has no labels: a ValueError. Conditions travel with
 their images through every step below; the pixels are the same either way.
 
+Classes: with `classes` (a sequence of class indices, `registry.check_classes`)
+a split holds only the examples of those classes, in the order they have in
+the whole split, with their original labels (e.g. `classes=[3]`: Fashion-MNIST's
+dresses alone, for one-class anomaly detection). Everything below applies to
+this filtered split as it would to a whole one; without `classes` nothing
+changes. Datasets without class labels (`celeb_a`, `lsun/*`) refuse `classes`.
+
 Determinism of `train_dataset`: every random choice is a stateless function of
 `seed` and a position, never of the global or an op-level seed:
-* the order: each epoch reads the split in its fixed on-disk order, cuts it
-  into consecutive blocks of `shuffle_buffer` encoded examples and permutes
-  each block with a key of `(seed, epoch, block)` (TFDS already stores examples
-  in a hash-shuffled order; the block shuffle reorders within a block only);
-* the crop, the flip and the dequantisation noise of the example at global
-  position `g = step * batch_size + j` use keys of `(seed, g)`.
+* the order: each epoch reads the split (filtered by `classes`) in its fixed
+  on-disk order, cuts it into consecutive blocks of `shuffle_buffer` encoded
+  examples and permutes each block with a key of `(seed, epoch, block)` (TFDS
+  already stores examples in a hash-shuffled order; the block shuffle
+  reorders within a block only);
+* the crop, the flip, the perturbation (`perturbation_rate`) and the
+  dequantisation noise of the example at global position
+  `g = step * batch_size + j` use keys of `(seed, g)`.
 So the batch at step `s` is the same whether a pipeline started at step 0 and
 ran `s` batches or was created with `start_step=s`. Resuming skips the
 `(s * batch_size) % num_examples` examples already seen in the current epoch:
 it reads (but does not decode) up to one epoch of encoded records: measured
 here about 3-5 s for Fashion-MNIST's 60000 (~70 us a record), so expect
-minutes for LSUN bedroom's 3 million.
+minutes for LSUN bedroom's 3 million. Resuming on a TFDS split filtered by
+`classes` first reads the whole split once more, to count its examples
+(`sources.num_examples`).
 """
 
 import tensorflow as tf
@@ -33,12 +44,12 @@ from tf_realnvp.data import registry
 from tf_realnvp.data import sources
 
 __all__ = ["DEFAULT_SHUFFLE_BUFFER", "class_counts", "eval_dataset",
-           "load_images", "train_dataset"]
+           "load_images", "perturb", "train_dataset"]
 
 DEFAULT_SHUFFLE_BUFFER = 10_000
 
 # Streams of stateless randomness, the second half of every key.
-_SHUFFLE, _CROP, _FLIP, _NOISE, _EVAL_NOISE = range(5)
+_SHUFFLE, _CROP, _FLIP, _NOISE, _EVAL_NOISE, _PERTURB = range(6)
 
 
 def _key(seed, stream, *indices):
@@ -71,7 +82,7 @@ def _finish(dataset):
 
 
 def load_images(name, split, data_dir=None, image_size=None,
-                conditional=False):
+                conditional=False, classes=None):
   """The preprocessed images of one split, in a fixed order.
 
   LSUN takes the central crop here (`train_dataset` a random one).
@@ -82,21 +93,53 @@ def load_images(name, split, data_dir=None, image_size=None,
     data_dir: TFDS data directory (ignored by `folder:` datasets).
     image_size: see `dataset_spec`.
     conditional: whether each image comes with its condition.
+    classes: if given, only the images of these classes (see the module
+      docstring).
 
   Returns:
     A finite `tf.data.Dataset` of uint8 `[H, W, C]` images, or with
     `conditional` of `(image, condition)`: int32 scalar or float32 `[A]`.
 
   Raises:
-    ValueError: if `conditional` and the dataset has no labels.
+    ValueError: if `conditional` and the dataset has no labels, or for bad
+      `classes` (`registry.check_classes`).
   """
   spec = registry.dataset_spec(name, image_size)
-  encoded, decode = sources.source(spec, split, data_dir, conditional)
+  encoded, decode = sources.source(spec, split, data_dir, conditional,
+                                   classes)
   images = encoded.map(
       lambda *element: _with_image(
           element, lambda e: preprocessing.preprocess(spec, decode(e))),
       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   return _deterministic(images)
+
+
+def perturb(image, rate, seed):
+  """Replaces each entry of uint8 `image` by a uniform value with
+  probability `rate`.
+
+  Ren et al. (NeurIPS 2019, "Likelihood ratios for out-of-distribution
+  detection", section 3.1): a model trained on such inputs learns the local
+  statistics the images share with any other images but not their
+  semantics, and serves as the background model of a likelihood-ratio
+  anomaly score (`tf_realnvp.anomaly`).
+
+  Args:
+    image: uint8 `Tensor` of any shape, e.g. `[H, W, C]`.
+    rate: the probability `mu` in `[0, 1]` that an entry is replaced.
+    seed: stateless seed `[2]`; the same seed, the same perturbation.
+
+  Returns:
+    uint8, `image`'s shape: entry `i` is `image[i]` with probability
+    `1 - mu`, else uniform on `{0, ..., 255}`.
+  """
+  image = tf.convert_to_tensor(image)
+  replace_seed, value_seed = tf.unstack(
+      tf.random.experimental.stateless_split(seed, 2))
+  replaced = tf.random.stateless_uniform(tf.shape(image), replace_seed) < rate
+  values = tf.random.stateless_uniform(tf.shape(image), value_seed, minval=0,
+                                       maxval=256, dtype=tf.int32)
+  return tf.where(replaced, tf.cast(values, tf.uint8), image)
 
 
 def _shuffled_epoch(encoded, seed, epoch, block_size):
@@ -115,7 +158,7 @@ def _shuffled_epoch(encoded, seed, epoch, block_size):
 def train_dataset(name, batch_size, seed, data_dir=None, image_size=None,
                   start_step=0, shuffle_buffer=DEFAULT_SHUFFLE_BUFFER,
                   num_shards=1, shard_index=0, output_batch_size=None,
-                  conditional=False):
+                  conditional=False, perturbation_rate=0.0, classes=None):
   """The infinite training stream, deterministic given `(seed, start_step)`.
 
   See the module docstring for how order, crops, flips and noise are keyed,
@@ -137,6 +180,11 @@ def train_dataset(name, batch_size, seed, data_dir=None, image_size=None,
     output_batch_size: batch the kept examples by this many (a replica's
       batch); default `batch_size // num_shards`.
     conditional: whether each example comes with its condition.
+    perturbation_rate: if positive, each 8-bit entry is replaced by a
+      uniform value with this probability before dequantisation (`perturb`:
+      the training data of a background model).
+    classes: if given, train on the examples of these classes only (see the
+      module docstring).
 
   Returns:
     A `tf.data.Dataset` of float32 `[output_batch_size, H, W, C]` dequantised
@@ -147,12 +195,16 @@ def train_dataset(name, batch_size, seed, data_dir=None, image_size=None,
     number of replicas sees the same data.
 
   Raises:
-    ValueError: for bad sizes or sharding, or if `conditional` and the dataset
-      has no labels.
+    ValueError: for bad sizes or sharding, if `conditional` and the dataset
+      has no labels, or for bad `classes` (`registry.check_classes`) or
+      classes without a training example.
   """
   checks.check_int(1, batch_size=batch_size, shuffle_buffer=shuffle_buffer,
                    num_shards=num_shards)
   checks.check_int(0, start_step=start_step, shard_index=shard_index)
+  if not 0.0 <= perturbation_rate <= 1.0:
+    raise ValueError(f"perturbation_rate must be in [0, 1], received "
+                     f"{perturbation_rate!r}.")
   if batch_size % num_shards or shard_index >= num_shards:
     raise ValueError(
         f"batch_size {batch_size} cannot be split into {num_shards} equal "
@@ -164,9 +216,12 @@ def train_dataset(name, batch_size, seed, data_dir=None, image_size=None,
                      f"{output_batch_size}.")
   spec = registry.dataset_spec(name, image_size)
   encoded, decode = sources.source(spec, spec.train_split, data_dir,
-                                   conditional)
+                                   conditional, classes)
   first = int(start_step) * int(batch_size)
-  epoch, offset = divmod(first, sources.num_examples(encoded, spec, spec.train_split))
+  # At step 0 it is enough to know that there are examples (counting a split
+  # filtered by `classes` reads all of it).
+  epoch, offset = divmod(first, sources.num_examples(
+      encoded, spec, spec.train_split, up_to=None if first else 1))
   stream = tf.data.Dataset.counter(epoch).flat_map(
       lambda e: _shuffled_epoch(encoded, seed, e, shuffle_buffer))
 
@@ -177,6 +232,8 @@ def train_dataset(name, batch_size, seed, data_dir=None, image_size=None,
       if spec.horizontal_flips:
         image = tf.image.stateless_random_flip_left_right(
             image, _key(seed, _FLIP, index))
+      if perturbation_rate:
+        image = perturb(image, perturbation_rate, _key(seed, _PERTURB, index))
       return pixels.dequantize(image, _key(seed, _NOISE, index))
     return _with_image(element, dequantised)
 
@@ -190,7 +247,7 @@ def train_dataset(name, batch_size, seed, data_dir=None, image_size=None,
 
 
 def eval_dataset(name, batch_size, data_dir=None, image_size=None, split=None,
-                 seed=0, max_examples=None, conditional=False):
+                 seed=0, max_examples=None, conditional=False, classes=None):
   """One pass over the test split with fixed dequantisation noise.
 
   The noise of the `i`-th example is keyed on `(seed, i)`, so every pass (and
@@ -206,6 +263,8 @@ def eval_dataset(name, batch_size, data_dir=None, image_size=None, split=None,
     seed: int keying the noise.
     max_examples: if given, only the first `max_examples` examples.
     conditional: whether each example comes with its condition.
+    classes: if given, only the examples of these classes (see the module
+      docstring); `max_examples` counts those.
 
   Returns:
     A finite `tf.data.Dataset` of float32 `[<= batch_size, H, W, C]`
@@ -214,14 +273,15 @@ def eval_dataset(name, batch_size, data_dir=None, image_size=None, split=None,
     last batch may be smaller.
 
   Raises:
-    ValueError: if `conditional` and the dataset has no labels.
+    ValueError: if `conditional` and the dataset has no labels, or for bad
+      `classes` (`registry.check_classes`).
   """
   checks.check_int(1, batch_size=batch_size)
   if max_examples is not None:
     checks.check_int(1, max_examples=max_examples)
   spec = registry.dataset_spec(name, image_size)
   images = load_images(name, split or spec.test_split, data_dir, image_size,
-                       conditional)
+                       conditional, classes)
   if max_examples is not None:
     images = images.take(max_examples)
   noisy = images.enumerate().map(

@@ -25,10 +25,17 @@ The condition of an example, for conditional flows (`condition_spec`):
   sorted names of the sub-folders holding images; every image must be in one,
   and there must be at least 2;
 * `lsun/*`: none; asking for it is a ValueError.
+
+The datasets with class labels can be restricted to some of their classes
+(`check_classes`; e.g. one class, for one-class anomaly detection): their
+splits then hold only the examples of those classes, with their original
+labels.
 """
 
+import collections.abc
 import dataclasses
 import enum
+import numbers
 import os
 
 import tensorflow_datasets as tfds
@@ -37,8 +44,9 @@ from tf_realnvp import checks
 
 __all__ = ["CELEB_A_ATTRIBUTES", "ConditionSpec", "DEFAULT_NAME",
            "FOLDER_EXTENSIONS", "FOLDER_PREFIX", "DatasetSpec", "Family",
-           "condition_spec", "dataset_spec", "folder_image_files",
-           "folder_labels", "known_names", "lsun_categories"]
+           "check_classes", "condition_spec", "dataset_spec",
+           "folder_image_files", "folder_labels", "known_names",
+           "lsun_categories"]
 
 DEFAULT_NAME = "fashion_mnist"
 FOLDER_PREFIX = "folder:"
@@ -279,3 +287,51 @@ def condition_spec(name):
     return ConditionSpec(len(names), None, names)
   raise ValueError(f"Dataset {name!r} has no labels; it cannot be used with "
                    "--conditional.")
+
+
+def check_classes(name, classes):
+  """Validates a choice of classes of dataset `name` (see the module
+  docstring).
+
+  Args:
+    name: a name from `known_names()` whose condition is a class label
+      (`condition_spec(name).num_classes`).
+    classes: a non-empty sequence of distinct class indices in
+      `[0, num_classes)`.
+
+  Returns:
+    `classes` as a tuple of int, in the order given.
+
+  Raises:
+    ValueError: naming the bad value: `classes` is not a sequence of ints, is
+      empty, or repeats a class; the dataset has no class labels (`celeb_a`,
+      `lsun/*`); a class is out of range.
+  """
+  if isinstance(classes, (str, bytes)) or not isinstance(
+      classes, collections.abc.Iterable):
+    raise ValueError(f"classes must be a sequence of class indices, received "
+                     f"{classes!r}.")
+  classes = tuple(classes)
+  for c in classes:
+    if isinstance(c, bool) or not isinstance(c, numbers.Integral):
+      raise ValueError(f"classes must be class indices (ints), received "
+                       f"{c!r} in {classes!r}.")
+  classes = tuple(int(c) for c in classes)
+  if not classes:
+    raise ValueError("classes must hold at least one class index, received "
+                     "an empty sequence.")
+  repeated = sorted({c for c in classes if classes.count(c) > 1})
+  if repeated:
+    raise ValueError(f"classes must be distinct, received {list(classes)} "
+                     f"(repeating {repeated[0]}).")
+  num_classes = (None if family(name) is Family.LSUN
+                 else condition_spec(name).num_classes)
+  if not num_classes:
+    raise ValueError(f"Dataset {name!r} has no class labels; classes="
+                     f"{list(classes)} cannot select examples of it.")
+  outside = [c for c in classes if not 0 <= c < num_classes]
+  if outside:
+    raise ValueError(f"Class {outside[0]} is out of range: dataset {name!r} "
+                     f"has {num_classes} classes, [0, {num_classes}) "
+                     f"(classes={list(classes)}).")
+  return classes

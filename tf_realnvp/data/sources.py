@@ -12,6 +12,10 @@ With `conditional=True` each encoded example comes with its condition (see
 `registry.condition_spec`): TFDS's `label` (int32) or `celeb_a`'s
 `attributes` (float32 `[40]`, sorted names) read from the same records, or a
 folder file's sub-folder label (int32).
+
+With `classes` (`registry.check_classes`) a split keeps only the examples
+whose class label (TFDS's `label`, a folder file's sub-folder label) is one of
+`classes`, in the same fixed order; the labels stay the dataset's own.
 """
 
 import tensorflow as tf
@@ -24,6 +28,7 @@ __all__ = ["DatasetUnavailableError", "folder_files", "num_examples",
            "source"]
 
 _FOLDER_TEST_EVERY = 10
+_COUNT_BATCH = 8192  # Encoded examples per batch when counting them.
 
 
 class DatasetUnavailableError(RuntimeError):
@@ -67,15 +72,16 @@ def folder_files(path):
   return files
 
 
-def _folder_split(spec, split, conditional):
+def _folder_split(spec, split, conditional, classes):
   """Encoded examples of a folder split: file paths (string), with their
-  sub-folder labels (int32) if `conditional`."""
+  sub-folder labels (int32) if `conditional`; with `classes` (a tuple of int)
+  only the files of those sub-folder labels."""
   if split not in (spec.train_split, spec.test_split):
     raise ValueError(f"A folder dataset has splits {spec.train_split!r} and "
                      f"{spec.test_split!r}, not {split!r}.")
   files = registry.folder_image_files(spec.folder)
-  if conditional:  # Refuse a folder without classes before decoding it.
-    _, labels = registry.folder_labels(spec.folder, files)
+  if conditional or classes is not None:  # Refuse a folder without classes
+    _, labels = registry.folder_labels(spec.folder, files)  # before decoding.
   _check_decodable(files)
   is_test = split == spec.test_split
   chosen = [i for i in range(len(files))
@@ -83,6 +89,11 @@ def _folder_split(spec, split, conditional):
   if not chosen:
     raise ValueError(f"{spec.name!r} has {len(files)} image file(s): too few "
                      f"for a {split!r} split (need at least 2).")
+  if classes is not None:
+    chosen = [i for i in chosen if labels[i] in classes]
+    if not chosen:
+      raise ValueError(f"The {split!r} split of {spec.name!r} has no image of "
+                       f"classes {list(classes)}.")
   paths = [files[i] for i in chosen]
   if conditional:
     return tf.data.Dataset.from_tensor_slices(
@@ -98,7 +109,7 @@ def _tfds_condition(spec, example):
   return tf.cast(example["label"], tf.int32)
 
 
-def source(spec, split, data_dir, conditional=False):
+def source(spec, split, data_dir, conditional=False, classes=None):
   """Encoded examples of `split` in a fixed order, and how to decode them.
 
   Args:
@@ -107,6 +118,10 @@ def source(spec, split, data_dir, conditional=False):
     data_dir: TFDS data directory (ignored by `folder:` datasets).
     conditional: whether each example comes with its condition (see
       `registry.condition_spec`).
+    classes: if given, a sequence of class indices (`registry.check_classes`):
+      only the examples of these classes, in the same order (the number of
+      examples becomes unknown to `tf.data` for a TFDS dataset: see
+      `num_examples`).
 
   Returns:
     `(encoded, decode)`: a `tf.data.Dataset` of scalar strings (encoded images,
@@ -117,12 +132,15 @@ def source(spec, split, data_dir, conditional=False):
 
   Raises:
     DatasetUnavailableError: if a TFDS dataset is not prepared in `data_dir`.
-    ValueError: if `conditional` and the dataset has no labels.
+    ValueError: if `conditional` and the dataset has no labels, or for bad
+      `classes` (see `registry.check_classes`).
   """
   if conditional:
     registry.condition_spec(spec.name)  # A ValueError if there are none.
+  if classes is not None:
+    classes = registry.check_classes(spec.name, classes)
   if spec.family is Family.FOLDER:
-    return _folder_split(spec, split, conditional), _decode_file
+    return _folder_split(spec, split, conditional, classes), _decode_file
   builder = tfds.builder(spec.name, data_dir=data_dir)
   if not builder.is_prepared():
     raise DatasetUnavailableError(
@@ -131,6 +149,10 @@ def source(spec, split, data_dir, conditional=False):
   records = builder.as_dataset(
       split=split, shuffle_files=False,
       decoders={"image": tfds.decode.SkipDecoding()})
+  if classes is not None:
+    wanted = tf.constant(classes, tf.int64)
+    records = records.filter(lambda example: tf.reduce_any(
+        tf.equal(tf.cast(example["label"], tf.int64), wanted)))
   if conditional:
     encoded = records.map(
         lambda example: (example["image"], _tfds_condition(spec, example)))
@@ -139,10 +161,27 @@ def source(spec, split, data_dir, conditional=False):
   return encoded, builder.info.features["image"].decode_example
 
 
-def num_examples(encoded, spec, split):
-  """The (known, positive) number of examples in `encoded`."""
+def num_examples(encoded, spec, split, up_to=None):
+  """The (positive) number of examples in `encoded`, a `source`; with
+  `up_to`, the smaller of it and `up_to`.
+
+  Its cardinality if `tf.data` knows it; else (a TFDS split filtered by
+  `classes`) counted by reading the encoded examples (the first `up_to`
+  only), without decoding any image: the whole split takes about as long as
+  `tf.data` takes to read its records (seconds for Fashion-MNIST's 60000).
+
+  Raises:
+    ValueError: if there is no example (or their number is infinite).
+  """
   count = int(encoded.cardinality())
+  if count == tf.data.UNKNOWN_CARDINALITY:
+    counted = encoded if up_to is None else encoded.take(up_to)
+    count = int(counted.batch(_COUNT_BATCH).reduce(
+        tf.constant(0, tf.int64),
+        lambda total, batch: total + tf.shape(
+            tf.nest.flatten(batch)[0], out_type=tf.int64)[0]))
   if count < 1:
-    raise ValueError(f"Split {split!r} of {spec.name!r} has no examples or an "
-                     f"unknown number of them (cardinality {count}).")
-  return count
+    raise ValueError(f"Split {split!r} of {spec.name!r} has no examples (of "
+                     f"the chosen classes, if any) or an infinite number of "
+                     f"them (cardinality {count}).")
+  return count if up_to is None else min(count, up_to)

@@ -57,9 +57,10 @@ unconditional model are an error.
 
 Test images are the first images, from `--image_offset` on, of the test
 split of the workdir's dataset (its `flags.txt`: `--dataset`, `--data_dir`,
-`--image_size`), in the dataset's fixed order. They enter the flow at the
-centres of their pixel bins, `y = x + 0.5` (deterministic, no noise: the
-same images give the same figure), so `to_uint8(decode(encode(y))) == x`.
+`--image_size`; with `--classes`, of those classes only), in the dataset's
+fixed order. They enter the flow at the centres of their pixel bins,
+`y = x + 0.5` (deterministic, no noise: the same images give the same
+figure), so `to_uint8(decode(encode(y))) == x`.
 Decoded pixels are clipped to `[0, 256)` and floored (`pixels.to_uint8`);
 grids are enlarged for a screen as `tf_realnvp.io.image_grid` describes.
 

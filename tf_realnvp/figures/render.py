@@ -33,7 +33,7 @@ def load_test_images(workdir, count, offset=0, data_dir=None,
   """uint8 `[count, H, W, C]`: test images `offset, ..., offset + count - 1`.
 
   From the test split of the workdir's dataset (`flags.txt`), in its fixed
-  order.
+  order; if the workdir trained on some `--classes`, their test images only.
 
   Args:
     workdir: a training workdir.
@@ -55,16 +55,17 @@ def load_test_images(workdir, count, offset=0, data_dir=None,
   """
   checks.check_int(1, count=count)
   checks.check_int(0, image_offset=offset)
-  name, image_size, data_dir = _dataset_of(workdir, data_dir)
+  name, image_size, data_dir, classes = _dataset_of(workdir, data_dir)
   split = data.dataset_spec(name, image_size).test_split
   examples = list(data.load_images(name, split, data_dir, image_size,
-                                   conditional=conditional)
+                                   conditional=conditional, classes=classes)
                   .skip(offset).take(count).as_numpy_iterator())
   if len(examples) < count:
+    of_classes = f" of classes {list(classes)}" if classes else ""
     raise ValueError(
         f"The figure needs {count} test image(s) from --image_offset={offset} "
         f"on, but the {split!r} split of {name!r} has only "
-        f"{offset + len(examples)}.")
+        f"{offset + len(examples)}{of_classes}.")
   if conditional:
     return (np.stack([image for image, _ in examples]),
             np.stack([condition for _, condition in examples]))
@@ -76,7 +77,7 @@ def condition_names(workdir):
   dataset (`flags.txt`), or `None` when they are unknown: no `flags.txt`, or
   a dataset without labels (`tf_realnvp.data.condition_spec`)."""
   try:
-    name, _, _ = _dataset_of(workdir, None)
+    name, _, _, _ = _dataset_of(workdir, None)
     return tuple(data.condition_spec(name).names)
   except ValueError:
     return None
@@ -343,12 +344,16 @@ def write_figures(workdir, figure, options, out=print):
 
 
 def _dataset_of(workdir, data_dir):
-  """`(dataset name, image_size, data_dir)` of a workdir (`flags.txt`);
-  `data_dir` overrides its `--data_dir`."""
+  """`(dataset name, image_size, data_dir, classes)` of a workdir
+  (`flags.txt`; `classes`: a tuple of int, or `None` for all); `data_dir`
+  overrides its `--data_dir`."""
   values = workdirs.read_flags(workdir)
   name = values.get("dataset", data.DEFAULT_NAME)
   image_size = int(values["image_size"]) if values.get("image_size") else None
-  return name, image_size, data_dir or values.get("data_dir") or None
+  classes = (tuple(int(c) for c in values["classes"].split(","))
+             if values.get("classes") else None)
+  return (name, image_size, data_dir or values.get("data_dir") or None,
+          classes)
 
 
 def _usable_names(names, conditioning):

@@ -36,7 +36,12 @@ CONSTRAINTS = ((POSITIVE_INTS, 1), (NON_NEGATIVE_INTS, 0),
 
 @dataclasses.dataclass
 class TrainConfig:
-  """Everything a training job needs; `train.py` fills it from flags."""
+  """Everything a training job needs; `train.py` fills it from flags.
+
+  `classes` (class indices, `tf_realnvp.data.check_classes`) restricts the
+  training stream and the test evaluations to the examples of these classes
+  (e.g. one class, for one-class anomaly detection); `None`: all of them.
+  """
   workdir: str
   dataset: str = data.DEFAULT_NAME
   data_dir: str = None
@@ -54,6 +59,8 @@ class TrainConfig:
   synchronized_batch_norm: bool = True
   recompute_gradients: bool = False
   conditional: bool = False
+  perturbation_rate: float = 0.0
+  classes: tuple = None  # None: every class; else train and test on these.
   classify_examples: int = 1000
   dtype_policy: str = "float32"
   grad_clip_norm: float = 100.0
@@ -78,8 +85,13 @@ class TrainConfig:
                            f"received {value!r}.")
     if not self.workdir:
       raise ValueError("workdir is required.")
+    if not 0.0 <= self.perturbation_rate < 1.0:
+      raise ValueError(f"perturbation_rate must be in [0, 1), received "
+                       f"{self.perturbation_rate!r}.")
     if self.conditional:
       data.condition_spec(self.dataset)  # A ValueError if it has no labels.
+    if self.classes is not None:
+      self.classes = data.check_classes(self.dataset, self.classes)
     if self.dtype_policy not in DTYPE_POLICIES:
       raise ValueError(
           f"dtype_policy must be one of {DTYPE_POLICIES}, received "

@@ -261,7 +261,8 @@ class Trainer:
           num_shards=context.num_input_pipelines,
           shard_index=context.input_pipeline_id,
           output_batch_size=context.get_per_replica_batch_size(
-              config.batch_size), conditional=config.conditional)
+              config.batch_size), conditional=config.conditional,
+          perturbation_rate=config.perturbation_rate, classes=config.classes)
 
     return self.strategy.distribute_datasets_from_function(dataset_fn)
 
@@ -288,7 +289,8 @@ class Trainer:
 
   def evaluate(self):
     """Test-split bits/dim in evaluation mode (running batch-norm averages);
-    `-log p(x | c)` with each example's condition for a conditional model."""
+    `-log p(x | c)` with each example's condition for a conditional model.
+    With the config's `classes`, of the test examples of those classes."""
     return self._test_mean(self._eval_step,
                            self.config.eval_examples or None,
                            self.config.conditional)
@@ -303,12 +305,13 @@ class Trainer:
                            self.config.classify_examples, True)
 
   def _test_mean(self, step, max_examples, conditional):
-    """`sum / count` of a distributed `step`'s pairs over the test split."""
+    """`sum / count` of a distributed `step`'s pairs over the test split (its
+    examples of `classes`, if the config has them)."""
     dataset = data.eval_dataset(
         self.config.dataset, self.global_batch_size,
         data_dir=self.config.data_dir, image_size=self.config.image_size,
         seed=self.config.seed, max_examples=max_examples,
-        conditional=conditional)
+        conditional=conditional, classes=self.config.classes)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = (
         tf.data.experimental.AutoShardPolicy.DATA)
@@ -319,7 +322,10 @@ class Trainer:
       total += float(batch_total)
       count += float(batch_count)
     if not count:
-      raise TrainingError(f"The test split of {self.config.dataset} is empty.")
+      of_classes = (f" of classes {list(self.config.classes)}"
+                    if self.config.classes else "")
+      raise TrainingError(f"The test split of {self.config.dataset} has no "
+                          f"example{of_classes}.")
     return total / count
 
   def sample_grid(self, temperature):
