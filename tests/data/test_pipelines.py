@@ -2,17 +2,19 @@
 the training stream and evaluation passes on the real Fashion-MNIST, on a
 folder of images, and on TFDS's mock examples of the other datasets; with
 conditions (`conditional=True`) on the same; restricted to some classes
-(`classes`)."""
+(`classes`); perturbed (`perturb`, `perturbation_rate`)."""
 
 import functools
 import re
 
 import numpy as np
 import pytest
+from scipy import stats
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from tf_realnvp import data
+from tf_realnvp.data import pipelines
 from tf_realnvp.data import sources
 from tests.conftest import MOCK_EXAMPLES
 
@@ -453,3 +455,55 @@ def test_classes_without_a_training_example_are_refused():
 def test_bad_classes_are_refused(tmp_path, name, classes, message, make):
   with pytest.raises(ValueError, match=re.escape(message)):
     make(name, data_dir=str(tmp_path), classes=classes)
+
+
+# --- Perturbation (background models) ----------------------------------------
+
+
+def _perturbed(image, rate, seed=(1, 2)):
+  return pipelines.perturb(tf.constant(image), rate,
+                           tf.constant(seed, tf.int64)).numpy()
+
+
+def test_perturb_replaces_about_rate_of_the_entries_uniformly():
+  image = np.full((200, 200, 3), 7, np.uint8)
+  rate = 0.3
+  perturbed = _perturbed(image, rate)
+  assert perturbed.dtype == np.uint8 and perturbed.shape == image.shape
+  changed = perturbed != image
+  # A replacement draws the old value back with probability 1/256.
+  assert np.mean(changed) == pytest.approx(rate * 255 / 256, abs=0.005)
+  counts = np.bincount(perturbed[changed], minlength=256)
+  assert counts[7] == 0 and np.all(np.delete(counts, 7) > 0)
+  assert stats.chisquare(np.delete(counts, 7)).pvalue > 1e-3
+  np.testing.assert_array_equal(_perturbed(image, rate), perturbed)
+  assert not np.array_equal(_perturbed(image, rate, seed=(1, 3)), perturbed)
+  everything = _perturbed(image, 1.0)
+  assert np.mean(everything != image) == pytest.approx(255 / 256, abs=0.002)
+
+
+def test_perturb_at_rate_zero_is_the_identity():
+  image = np.random.default_rng(0).integers(0, 256, (28, 28, 1), np.uint8)
+  np.testing.assert_array_equal(_perturbed(image, 0.0), image)
+
+
+def test_perturbation_rate_changes_the_stream_deterministically(fashion_dir):
+  def first_batches(rate):
+    return np.stack(_batches(data.train_dataset(
+        FASHION, 16, seed=5, data_dir=fashion_dir, shuffle_buffer=100,
+        perturbation_rate=rate), 2))
+  plain, perturbed = first_batches(0.0), first_batches(0.2)
+  np.testing.assert_array_equal(first_batches(0.2), perturbed)
+  assert perturbed.min() >= 0 and perturbed.max() < 256
+  changed = np.floor(perturbed) != np.floor(plain)
+  assert np.mean(changed) == pytest.approx(0.2 * 255 / 256, abs=0.015)
+  # The same examples, crops and noise: only the replaced entries differ.
+  np.testing.assert_array_equal(perturbed[~changed], plain[~changed])
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.5, float("nan")])
+def test_bad_perturbation_rates_are_refused(tmp_path, rate):
+  with pytest.raises(ValueError, match=re.escape(
+      "perturbation_rate must be in [0, 1], received")):
+    data.train_dataset(FASHION, 4, seed=0, data_dir=str(tmp_path),
+                       perturbation_rate=rate)

@@ -11,10 +11,8 @@ started at once (`processes_started`) so that they run while the in-process
 tests do.
 """
 
-import importlib
 import os
 import shutil
-import sys
 
 from absl import app
 from absl import flags
@@ -27,6 +25,7 @@ from tf_realnvp import pixels
 from tf_realnvp import workdirs
 from tf_realnvp.figures import panels
 from tf_realnvp.figures import render
+from tests import commands
 from tests import images
 from tests import processes
 from tests.figures.helpers import conditional_workdir
@@ -48,36 +47,6 @@ OPTIONS = render.FigureOptions(temperatures=(0.0, 1.0), num_samples=2,
 # --- The command in this process ----------------------------------------------
 
 
-def _repository_flags():
-  """`(module name, module id, flag, is key flag)` of each flag that a
-  command of this repository (train.py, which other test files import)
-  defined on absl's `FLAGS`."""
-  found = []
-  key_flags = FLAGS.key_flags_by_module_dict()
-  for name, module_flags in FLAGS.flags_by_module_dict().items():
-    path = os.path.abspath(getattr(sys.modules.get(name), "__file__", None)
-                           or os.devnull)
-    if path.startswith(processes.REPO + os.sep) and "site-packages" not in path:
-      found += [(name, FLAGS.find_module_id_defining_flag(f.name), f,
-                 f in key_flags.get(name, [])) for f in module_flags]
-  return found
-
-
-def _take_off(found):
-  for _, _, flag, _ in found:
-    if flag.name in FLAGS:
-      delattr(FLAGS, flag.name)
-
-
-def _put_back(found):
-  for name, module_id, flag, is_key in found:
-    FLAGS[flag.name] = flag
-    FLAGS.register_flag_by_module(name, flag)
-    FLAGS.register_flag_by_module_id(module_id, flag)
-    if is_key:
-      FLAGS.register_key_flag_for_module(name, flag)
-
-
 @pytest.fixture(scope="module")
 def command():
   """`tf_realnvp.figures.__main__`, its flags on absl's global `FLAGS`.
@@ -86,16 +55,8 @@ def command():
   and train.py, imported by other test files of this process, defines them
   too: its flags are taken off `FLAGS` while these tests run, and put back.
   """
-  others = _repository_flags()
-  _take_off(others)
-  sys.modules.pop(MODULE, None)  # Defines its flags when imported.
-  try:
-    yield importlib.import_module(MODULE)
-  finally:
-    FLAGS.unparse_flags()
-    _take_off(_repository_flags())
-    sys.modules.pop(MODULE, None)
-    _put_back(others)
+  with commands.imported_command(MODULE) as module:
+    yield module
 
 
 @pytest.fixture

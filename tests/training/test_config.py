@@ -3,6 +3,7 @@
 tests/test_train_script.py)."""
 
 import dataclasses
+import re
 
 import pytest
 
@@ -43,3 +44,12 @@ def test_config_keeps_valid_classes_as_a_tuple_and_refuses_bad_ones(tmp_path):
   with pytest.raises(ValueError, match="Dataset 'celeb_a' has no class labels"):
     config_lib.TrainConfig(workdir=str(tmp_path), dataset="celeb_a",
                            classes=(0,))
+
+
+@pytest.mark.parametrize("rate", [1.0, -0.1, float("nan")])
+def test_config_refuses_perturbation_rates_outside_0_1(tmp_path, rate):
+  assert config_lib.TrainConfig(workdir=str(tmp_path),
+                                perturbation_rate=0.2).perturbation_rate == 0.2
+  with pytest.raises(ValueError, match=re.escape(
+      f"perturbation_rate must be in [0, 1), received {rate!r}.")):
+    config_lib.TrainConfig(workdir=str(tmp_path), perturbation_rate=rate)

@@ -28,6 +28,7 @@ from tf_realnvp.data.pipelines import DEFAULT_SHUFFLE_BUFFER
 from tf_realnvp.data.pipelines import class_counts
 from tf_realnvp.data.pipelines import eval_dataset
 from tf_realnvp.data.pipelines import load_images
+from tf_realnvp.data.pipelines import perturb
 from tf_realnvp.data.pipelines import train_dataset
 from tf_realnvp.data.download import prepare
 from tf_realnvp.data.download import unreachable_endpoints
@@ -50,5 +51,6 @@ __all__ = ["CELEB_A_ATTRIBUTES", "ConditionSpec", "DEFAULT_NAME",
            "DEFAULT_SHUFFLE_BUFFER", "DatasetSpec", "DatasetUnavailableError",
            "FOLDER_PREFIX", "check_classes", "class_counts", "condition_spec",
            "dataset_spec", "eval_dataset", "folder_files", "known_names",
-           "load_images", "lsun_categories", "prepare", "resize_short_side",
-           "resize_uint8", "train_dataset", "unreachable_endpoints"]
+           "load_images", "lsun_categories", "perturb", "prepare",
+           "resize_short_side", "resize_uint8", "train_dataset",
+           "unreachable_endpoints"]
