@@ -29,6 +29,11 @@ models); its `sample` takes `labels` (or `condition`), `temperature` and
   classify: images uint8 [N, H, W, C] -> probabilities float32 [N, K],
             log_likelihoods float32 [N, K], class int32 [N]
 
+A calibrated workdir's export (`python -m tf_realnvp.anomaly calibrate`) has
+
+  anomaly: images uint8 [N, H, W, C] -> anomaly_score float32 [N],
+           p_value float32 [N], is_anomaly bool [N], and every score [N]
+
 This file needs only numpy, tensorflow, grpcio and tensorflow-serving-api
 (not the tf_realnvp package), so it can be copied to a client machine.
 """
@@ -57,6 +62,8 @@ SIGNATURES = {
     "encode": (("images",), ("latents",)),
     "decode": (("latents",), ("images",)),
     "classify": (("images",), ("probabilities", "log_likelihoods", "class")),
+    # Also every score by name (they depend on the model; see export/README).
+    "anomaly": (("images",), ("anomaly_score", "p_value", "is_anomaly")),
 }
 # The inputs that condition a conditional model: class labels, or vectors.
 CONDITIONS = ("labels", "condition")
@@ -73,7 +80,13 @@ DTYPES = {
     "probabilities": np.float32,
     "log_likelihoods": np.float32,
     "class": np.int32,
+    "anomaly_score": np.float32,
+    "p_value": np.float32,
+    "is_anomaly": np.bool_,
 }
+# Signatures that also return outputs not listed in `SIGNATURES` (each
+# anomaly score, which depend on the model), as float32.
+MORE_OUTPUTS = ("anomaly",)
 SCALARS = ("num_samples", "temperature", "seed")
 
 
@@ -218,11 +231,20 @@ def parse_rest_response(signature, body):
   outputs = body["outputs"]
   if len(names) == 1 and not isinstance(outputs, dict):
     outputs = {names[0]: outputs}
-  if not isinstance(outputs, dict) or set(outputs) != set(names):
-    found = sorted(outputs) if isinstance(outputs, dict) else "one tensor"
+  _check_outputs(signature, names, outputs)
+  return {name: np.asarray(value, DTYPES.get(name, np.float32))
+          for name, value in outputs.items()}
+
+
+def _check_outputs(signature, names, outputs):
+  """A ValueError unless a response's `outputs` are the signature's `names`
+  (or include them, for `MORE_OUTPUTS`)."""
+  found = set(outputs) if hasattr(outputs, "keys") else set()
+  expected = set(names)
+  if found != expected and not (signature in MORE_OUTPUTS and
+                                expected <= found):
     raise ValueError(f"{signature} returns {', '.join(names)}; the response "
-                     f"holds {found}.")
-  return {name: np.asarray(outputs[name], DTYPES[name]) for name in names}
+                     f"holds {sorted(found) if found else 'one tensor'}.")
 
 
 def build_grpc_request(model_name, signature, inputs, version=None):
@@ -248,12 +270,9 @@ def parse_grpc_response(signature, response):
   `float_val`/`int_val`, and `tensor_content`).
   """
   import tensorflow as tf
-  names = _signature(signature)[1]
-  if set(response.outputs) != set(names):
-    raise ValueError(f"{signature} returns {', '.join(names)}; the response "
-                     f"holds {sorted(response.outputs)}.")
-  return {name: tf.make_ndarray(response.outputs[name]).astype(DTYPES[name])
-          for name in names}
+  _check_outputs(signature, _signature(signature)[1], response.outputs)
+  return {name: tf.make_ndarray(tensor).astype(DTYPES.get(name, np.float32))
+          for name, tensor in response.outputs.items()}
 
 
 def request_text(protocol, model_name, signature, inputs, version=None):
@@ -430,6 +449,12 @@ def _report(outputs, flag_values):
     for name, lp, bpd in zip(flag_values.images, outputs["log_prob"],
                              outputs["bits_per_dim"]):
       lines.append(f"{name}\tlog_prob {lp:.3f}\tbits/dim {bpd:.4f}")
+  elif "anomaly_score" in outputs:
+    for name, score, p_value, flagged in zip(
+        flag_values.images, outputs["anomaly_score"], outputs["p_value"],
+        outputs["is_anomaly"]):
+      lines.append(f"{name}\tanomaly_score {score:.3f}\tp_value "
+                   f"{p_value:.4f}\t{'ANOMALY' if flagged else 'ok'}")
   elif "probabilities" in outputs:
     for name, k, probabilities in zip(flag_values.images, outputs["class"],
                                       outputs["probabilities"]):

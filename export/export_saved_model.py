@@ -8,8 +8,10 @@ version defaults to the checkpoint's training step) and prints that path.
 The signatures are described in `tf_realnvp/export.py` and
 `export/README.md`; those of a conditional workdir (`num_classes` or
 `condition_shape` in its `model_config.json`) take its labels or condition
-vectors, and a class model's add `classify`. An existing version is never
-overwritten.
+vectors, and a class model's add `classify`. A workdir calibrated by
+`python -m tf_realnvp.anomaly calibrate` adds the `anomaly` signature (and
+the background model it names) unless `--noanomaly`; a calibration of
+another checkpoint is an error. An existing version is never overwritten.
 """
 
 import os
@@ -29,6 +31,8 @@ from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
 from tf_realnvp import export  # noqa: E402
+from tf_realnvp.anomaly import calibration  # noqa: E402
+from tf_realnvp.anomaly import detector as detector_lib  # noqa: E402
 from tf_realnvp.model import DTYPE_POLICIES  # noqa: E402
 from tf_realnvp import workdirs  # noqa: E402
 
@@ -50,6 +54,9 @@ flags.DEFINE_enum("dtype_policy", "float32", list(DTYPE_POLICIES),
                   "CPUs; the flow stays float32). Any policy reads any "
                   "checkpoint.")
 
+flags.DEFINE_bool("anomaly", True, "Serve the anomaly signature when the "
+                  f"workdir has {calibration.CALIBRATION_FILE}.")
+
 FLAGS = flags.FLAGS
 
 flags.mark_flag_as_required("workdir")
@@ -62,14 +69,21 @@ def main(argv):
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
   try:
-    model, step = workdirs.load_trained_model(FLAGS.workdir,
-                                              FLAGS.checkpoint,
-                                              dtype=FLAGS.dtype_policy)
+    detector = None
+    if FLAGS.anomaly and os.path.exists(os.path.join(
+        FLAGS.workdir, calibration.CALIBRATION_FILE)):
+      detector, step = detector_lib.load_detector(
+          FLAGS.workdir, FLAGS.checkpoint, dtype=FLAGS.dtype_policy)
+      model = detector.model
+    else:
+      model, step = workdirs.load_trained_model(
+          FLAGS.workdir, FLAGS.checkpoint, dtype=FLAGS.dtype_policy)
     version = FLAGS.version if FLAGS.version is not None else step
     if version is None:
       raise ValueError("The checkpoint records no training step; pass "
                        "--version.")
-    path = export.export_saved_model(model, FLAGS.export_dir, version)
+    path = export.export_saved_model(model, FLAGS.export_dir, version,
+                                     detector)
   except (ValueError, OSError) as error:  # FileExistsError is an OSError.
     message = " ".join(str(error).split())
     sys.stderr.write(f"export_saved_model.py: error: {message}\n")

@@ -322,6 +322,8 @@ def as_proto_field(array):
           tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in array.shape]))
   if array.dtype == np.float32:
     proto.float_val.extend(array.ravel().tolist())
+  elif array.dtype == np.bool_:
+    proto.bool_val.extend(array.ravel().tolist())
   else:  # uint8 and int32 travel in int_val.
     proto.int_val.extend(array.ravel().astype(np.int64).tolist())
   return proto

@@ -40,6 +40,15 @@ prior the model stores (`RealNVP.classify`, at bin centres):
 p(k | x_n)` (softmax over `k` of `log_likelihoods + class_log_prior`), and
 `class` their argmax.
 
+**Anomaly scores.** Exported with a calibrated
+`tf_realnvp.anomaly.AnomalyDetector` (`export_saved_model(..., detector=)`;
+unconditional models), the SavedModel has one more signature, and holds the
+detector's background model too:
+
+| signature | inputs | outputs |
+|---|---|---|
+| `anomaly` | `images` uint8 `[N, H, W, C]` | `anomaly_score` float32 `[N]`, `p_value` float32 `[N]`, `is_anomaly` bool `[N]`, and each score of `detector.score_names` float32 `[N]` |
+
 The SignatureDefs (TF Serving's model metadata) thereby describe the
 model: a `labels` input for a class model, whose `K` is the last dimension
 of `classify`'s outputs, or a `condition` input `[-1, A]`.
@@ -86,8 +95,9 @@ MAX_NUM_SAMPLES = 1024
 # model's export has `CLASSIFY` too (`signature_names`).
 SIGNATURE_NAMES = ("log_prob", "sample", "encode", "decode")
 CLASSIFY = "classify"
+ANOMALY = "anomaly"
 
-__all__ = ["CLASSIFY", "MAX_NUM_SAMPLES", "SIGNATURE_NAMES", "export_archive",
+__all__ = ["ANOMALY", "CLASSIFY", "MAX_NUM_SAMPLES", "SIGNATURE_NAMES", "export_archive",
            "export_saved_model", "signature_names"]
 
 # Entries of a tensor printed in an error message (a shape has a few).
@@ -298,8 +308,9 @@ class _Endpoints:
   as well, see the module docstring.
   """
 
-  def __init__(self, model):
+  def __init__(self, model, detector=None):
     self.model = model
+    self.detector = detector
     self.image_shape = tuple(model.image_shape)
     self.dtype = model.compute_dtype
     height, width, channels = self.image_shape
@@ -321,10 +332,10 @@ class _Endpoints:
           "condition vector", "condition vectors")
 
   def signature_names(self):
-    """`SIGNATURE_NAMES`, and `CLASSIFY` for a class model."""
-    if self.model.num_classes:
-      return SIGNATURE_NAMES + (CLASSIFY,)
-    return SIGNATURE_NAMES
+    """`SIGNATURE_NAMES`, `CLASSIFY` for a class model, `ANOMALY` with a
+    detector."""
+    return (SIGNATURE_NAMES + ((CLASSIFY,) if self.model.num_classes else ())
+            + ((ANOMALY,) if self.detector is not None else ()))
 
   def functions(self):
     """`{signature name: (function, input signature)}`, in order."""
@@ -334,7 +345,7 @@ class _Endpoints:
     scalars = [tf.TensorSpec([], tf.float32, name="temperature"),
                tf.TensorSpec([], tf.int32, name="seed")]
     if self.condition is None:
-      return {
+      functions = {
           "log_prob": (self.log_prob, [images]),
           "sample": (self.sample, [tf.TensorSpec([], tf.int32,
                                                  name="num_samples")] +
@@ -342,6 +353,9 @@ class _Endpoints:
           "encode": (self.encode, [images]),
           "decode": (self.decode, [latents]),
       }
+      if self.detector is not None:
+        functions[ANOMALY] = (self.anomaly, [images])
+      return functions
     condition = tf.TensorSpec(self.condition.shape, self.condition.dtype,
                               name=self.condition.name)
 
@@ -462,6 +476,17 @@ class _Endpoints:
                             "log_likelihoods": (tf.float32, (num_classes,)),
                             "class": (tf.int32, ())})
 
+  def anomaly(self, images):
+    """Every anomaly score of uint8 `images` `[N]` and the calibrated
+    decision (`tf_realnvp.anomaly.AnomalyDetector`)."""
+    outputs = {name: (tf.float32, ()) for name in self.detector.score_names}
+    outputs.update(anomaly_score=(tf.float32, ()), p_value=(tf.float32, ()),
+                   is_anomaly=(tf.bool, ()))
+    inputs, checks, _ = self._with_condition(ANOMALY, "images", images, None,
+                                             ())
+    return _serve(ANOMALY, inputs, checks, lambda valid: tf.shape(valid)[0],
+                  self.detector, outputs)
+
   def _temperature_check(self, temperature):
     return _Check(_all(tf.logical_and(tf.math.is_finite(temperature),
                                       temperature > 0)),
@@ -539,30 +564,44 @@ def _finite_check(signature, name, tensor):
       non_finite)
 
 
-def signature_names(model):
+def signature_names(model, detector=None):
   """The names of `model`'s exported signatures, in the order they are
   added (`serving_default` is the first, `log_prob`): `SIGNATURE_NAMES`,
-  and `CLASSIFY` for a class model."""
-  return _Endpoints(model).signature_names()
+  `CLASSIFY` for a class model, `ANOMALY` with a `detector`."""
+  return _Endpoints(model, detector).signature_names()
 
 
-def export_archive(model):
+def export_archive(model, detector=None):
   """A `keras.export.ExportArchive` with the model's signatures (not written).
 
-  The endpoints are added in `signature_names(model)` order; `write_out`
-  also registers the first one, `log_prob`, as `serving_default`.
+  The endpoints are added in `signature_names(model, detector)` order;
+  `write_out` also registers the first one, `log_prob`, as
+  `serving_default`.
+
+  Args:
+    model: a built `tf_realnvp.RealNVP`.
+    detector: `None`, or a calibrated `tf_realnvp.anomaly.AnomalyDetector`
+      of `model` (its background model is exported with it), for the
+      `anomaly` signature.
   """
   if not isinstance(model, RealNVP):
     raise ValueError(f"export expects a tf_realnvp.RealNVP, received "
                      f"{type(model).__name__}.")
+  if detector is not None and (detector.model is not model or
+                               detector.calibration is None):
+    raise ValueError("export: the anomaly detector must be a calibrated "
+                     "detector of the exported model.")
   archive = keras.export.ExportArchive()
   archive.track(model)
-  for name, (function, signature) in _Endpoints(model).functions().items():
+  if detector is not None and detector.background is not None:
+    archive.track(detector.background)
+  for name, (function, signature) in _Endpoints(
+      model, detector).functions().items():
     archive.add_endpoint(name, function, input_signature=signature)
   return archive
 
 
-def export_saved_model(model, export_dir, version):
+def export_saved_model(model, export_dir, version, detector=None):
   """Writes the model as `export_dir/<version>/`, a SavedModel for TF Serving.
 
   TF Serving watches `export_dir` (a model's base path) and serves its
@@ -583,6 +622,8 @@ def export_saved_model(model, export_dir, version):
     model: a built `tf_realnvp.RealNVP`.
     export_dir: the model's base directory (created if missing).
     version: the version, an int `>= 0` (for instance the training step).
+    detector: `None`, or a calibrated `tf_realnvp.anomaly.AnomalyDetector`
+      of `model`: adds the `anomaly` signature.
 
   Returns:
     The path written, `export_dir/<version>`.
@@ -602,7 +643,7 @@ def export_saved_model(model, export_dir, version):
     raise FileExistsError(
         f"{target} exists already; refusing to overwrite an exported "
         "version. Pass another version, or remove it first.")
-  archive = export_archive(model)
+  archive = export_archive(model, detector)
   os.makedirs(export_dir, exist_ok=True)
   # Not `tempfile.mkdtemp`: its mode 0700 would keep a server running as
   # another user out of the renamed directory; `os.mkdir` follows the umask.
