@@ -38,7 +38,7 @@ demo: $(VENV)/.installed system-deps
 
 # Benchmarks (each prints a table; add ARGS=--json for JSON).
 .PHONY: bench-train bench-memory bench-export bench-glow bench-budget \
-	bench-multi-worker
+	bench-multi-worker bench-anomaly
 bench-train: $(VENV)/.installed
 	$(PY) bench/train_bench.py $(ARGS)
 bench-memory: $(VENV)/.installed
@@ -51,3 +51,6 @@ bench-budget: $(VENV)/.installed system-deps
 	$(PY) bench/quality_bench.py --models=real_nvp --minutes=20 $(ARGS)
 bench-multi-worker: $(VENV)/.installed system-deps
 	$(PY) bench/multi_worker_bench.py $(ARGS)
+# ARGS=--table=digits|corruptions|one_class (trains the models it needs).
+bench-anomaly: $(VENV)/.installed system-deps
+	$(PY) bench/anomaly_bench.py $(ARGS)
