@@ -163,9 +163,11 @@ def _walk(steps, x):
       inner, z_rest = _walk(step.bijector.bijectors, rest)
       log_det += _standard_normal_log_prob(kept)
       x = tf.concat([kept, z_rest], axis=-1)
-    else:
+    else:  # Inverse first: its log-det then comes from TFP's cache, so
+      # each layer runs once (`OnePassBijector`), as in `log_prob`.
+      z = step.inverse(x)
       log_det += step.inverse_log_det_jacobian(x, event_ndims=3)
-      x = step.inverse(x)
+      x = z
   if not inner:  # The last scale: its whole output is its latent.
     log_det += _standard_normal_log_prob(x)
   return [log_det] + inner, x

@@ -108,7 +108,8 @@ def _folder(path, image_shape, max_examples):
     except tf.errors.OpError as error:
       raise ValueError(f"Cannot read image file {path!r}: "
                        f"{error.message}") from None
-    return _fit(image, image_shape)
+    return preprocessing.central_square(image, image_shape[0],
+                                        image_shape[1])
 
   return _stack((load(f)[None] for f in files), image_shape)
 
@@ -124,16 +125,9 @@ def _sklearn_digits(image_shape, max_examples):
   images = tf.constant(grey)
   if image_shape[-1] == 3:
     images = tf.image.grayscale_to_rgb(images)
-  # Square already: `_fit` without the crop, the whole batch at once.
+  # Square already: resized without a crop, the whole batch at once.
   return preprocessing.resize_uint8(images, image_shape[0],
                                     image_shape[1]).numpy()
-
-
-def _fit(image, image_shape):
-  """uint8 `[h, w, C]` -> `image_shape`: central square, resized."""
-  side = tf.reduce_min(tf.shape(image)[:2])
-  square = preprocessing.central_crop(image, side, side)
-  return preprocessing.resize_uint8(square, image_shape[0], image_shape[1])
 
 
 def _stack(batches, image_shape):

@@ -11,7 +11,8 @@ import tensorflow as tf
 
 from tf_realnvp.data.registry import Family
 
-__all__ = ["central_crop", "preprocess", "resize_short_side", "resize_uint8"]
+__all__ = ["central_crop", "central_square", "preprocess", "resize_short_side",
+           "resize_uint8"]
 
 _CELEB_A_CROP = 148
 # LSUN: the short side is resized to 1.5 S before the S x S crop (96 -> 64).
@@ -48,6 +49,13 @@ def central_crop(image, height, width):
   return image[top:top + height, left:left + width]
 
 
+def central_square(image, height, width):
+  """The central square of uint8 `[h, w, c]`, resized to `[height, width,
+  c]` (`resize_uint8`)."""
+  side = tf.reduce_min(tf.shape(image)[:2])
+  return resize_uint8(central_crop(image, side, side), height, width)
+
+
 def preprocess(spec, image, crop_seed=None):
   """Decoded uint8 `[h, w, c]` -> uint8 `spec.image_shape`.
 
@@ -68,6 +76,5 @@ def preprocess(spec, image, crop_seed=None):
     else:
       image = tf.image.stateless_random_crop(image, spec.image_shape, crop_seed)
   elif spec.family is Family.FOLDER:
-    side = tf.reduce_min(tf.shape(image)[:2])
-    image = resize_uint8(central_crop(image, side, side), size, size)
+    image = central_square(image, size, size)
   return tf.ensure_shape(image, spec.image_shape)
