@@ -25,9 +25,11 @@ from tf_realnvp import flagfiles
 from tf_realnvp import io
 from tf_realnvp import training
 from tf_realnvp import workdirs
+from tf_realnvp.dequantization import DEQUANTIZATIONS
 from tf_realnvp.model import DTYPE_POLICIES
 from tf_realnvp.training import config as config_lib
 from tf_realnvp.training import strategies
+from tf_realnvp.training.schedules import LR_SCHEDULES
 
 _DEFAULTS = training.TrainConfig(workdir="unused")
 _CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -45,7 +47,19 @@ flags.DEFINE_integer("image_size", None, "Side of the square images of "
 flags.DEFINE_integer("train_steps", _DEFAULTS.train_steps, "Training steps.")
 flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size,
                      "Global batch size (all replicas together).")
-flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate, "Adam's step size.")
+flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate,
+                   "Adam's step size (the peak of --lr_schedule).")
+flags.DEFINE_integer("warmup_steps", _DEFAULTS.warmup_steps,
+                     "Raise the learning rate linearly from 0 over this many "
+                     "steps.")
+flags.DEFINE_enum("lr_schedule", _DEFAULTS.lr_schedule, list(LR_SCHEDULES),
+                  "After the warm-up: constant (the paper's), or cosine "
+                  "(decaying to 0 at --train_steps).")
+flags.DEFINE_float("ema_decay", _DEFAULTS.ema_decay,
+                   "Keep an exponential moving average of the weights with "
+                   "this decay (e.g. 0.999; 0: none). Evaluations, samples, "
+                   "figures, anomaly scores and exports use the average; the "
+                   "optimizer trains the raw weights; checkpoints hold both.")
 flags.DEFINE_integer("num_scales", _DEFAULTS.num_scales,
                      "Scales of the multi-scale architecture; the image side "
                      "must be divisible by 2**(num_scales - 1).")
@@ -91,6 +105,13 @@ flags.DEFINE_bool("conditional", _DEFAULTS.conditional,
                   "celeb_a's 40 attributes. Adds the generative classifier's "
                   "test accuracy to the metrics; sample grids get one row per "
                   "class.")
+flags.DEFINE_enum("dequantization", _DEFAULTS.dequantization,
+                  list(DEQUANTIZATIONS),
+                  "uniform: bits/dim of x + u, u ~ U[0, 1) (the paper's). "
+                  "variational: learn the noise density q(u | x) with the "
+                  "model (Flow++); bits/dim is then the variational bound "
+                  "-log p(x + u) + log q(u | x), an upper bound on the "
+                  "discrete model's.")
 flags.DEFINE_float("perturbation_rate", _DEFAULTS.perturbation_rate,
                    "Replace each training pixel value by a uniform one with "
                    "this probability (Ren et al. 2019): trains the "
@@ -229,6 +250,9 @@ def main(argv):
   print(f"test bits/dim {result['test_bits_per_dim']:.4f} at step "
         f"{result['step']} ({FLAGS.workdir})")
   print(f"weights fingerprint {training.fingerprint(trainer.model, strategy)}")
+  if trainer.average:
+    print("averaged weights fingerprint "
+          f"{training.fingerprint(trainer.average.average, strategy)}")
   if FLAGS.export_dir and trainer.is_chief:
     print(exported)
   return 0

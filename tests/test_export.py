@@ -220,14 +220,15 @@ FLOAT_IMAGES = ("log_prob", {"images": _zeros((2,) + IMAGE_SHAPE,
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
   """`(model, path, background)`: a tiny randomised model (2 scales, 1 block,
-  4 filters), its export (version 7), and the subprocesses reading it, just
-  started:
+  4 filters, variational dequantisation), its export (version 7), and the
+  subprocesses reading it, just started:
 
   - `signatures`: every good and bad request, loaded both ways;
   - `show`: `saved_model_cli show --all`;
   - `run`: `saved_model_cli run` of `log_prob` (outputs in `cli_out`).
   """
-  model = flow_checks.tiny_model(dtype="float32", image_shape=IMAGE_SHAPE)
+  model = flow_checks.tiny_model(dtype="float32", image_shape=IMAGE_SHAPE,
+                                 dequantization="variational")
   base = tmp_path_factory.mktemp("exports") / MODEL_NAME
   path = export.export_saved_model(model, str(base), VERSION)
   requests = good_requests()
@@ -433,6 +434,16 @@ def test_export_writes_a_versioned_saved_model_and_nothing_else(exported):
   assert path == os.path.join(base, str(VERSION))
   assert os.listdir(base) == [str(VERSION)]  # No temporary left.
   assert os.path.isfile(os.path.join(path, "saved_model.pb"))
+
+
+def test_export_holds_the_dequantizer_of_a_variational_model(exported,
+                                                            loaded):
+  model = exported[0]
+  saved = {v.name: v.numpy() for v in loaded.variables}
+  weights = model.dequantizer.weights
+  assert weights
+  for weight in weights:
+    np.testing.assert_array_equal(saved[weight.value.name], weight.numpy())
 
 
 @pytest.mark.parametrize("version", [-1, "3", 2.0, True])

@@ -98,9 +98,12 @@ def snapshot(folder):
   return files
 
 
-def fingerprint_of(stdout):
-  """The weights fingerprint `train.py` prints at the end."""
-  match = re.search(r"weights fingerprint ([0-9a-f]{64})", stdout)
+def fingerprint_of(stdout, averaged=False):
+  """The weights fingerprint `train.py` prints at the end (of the weight
+  average with `averaged`)."""
+  prefix = "averaged weights" if averaged else "^weights"
+  match = re.search(prefix + r" fingerprint ([0-9a-f]{64})", stdout,
+                    re.MULTILINE)
   assert match, stdout
   return match.group(1)
 

@@ -55,10 +55,11 @@ of `classify`'s outputs, or a `condition` input `[-1, A]`.
 
 **Bin centres.** A served density must be deterministic, so `log_prob`,
 `encode` and `classify` dequantise 8-bit pixels at the centre of their bins,
-`y = x + 0.5`, not with the uniform noise `y = x + u` of training's bits/dim
-(`RealNVP.bits_per_dim`): a served `bits_per_dim` is the density at one
-point of each pixel's bin, not a draw of the training metric, and the two
-differ slightly. `decode` clips its pixels to `[0, 256)` and floors them to
+`y = x + 0.5`, not with the noise `y = x + u` of training's bits/dim
+(`RealNVP.bits_per_dim`: uniform `u`, or `u ~ q(u | x)` and the variational
+bound for `dequantization="variational"`): a served `bits_per_dim` is the
+density at one point of each pixel's bin, `-log p(x + 0.5) / (D ln 2)`, not
+a draw of the training metric, and the two differ. `decode` clips its pixels to `[0, 256)` and floors them to
 uint8 (`tf_realnvp.pixels.to_uint8`), so `decode(encode(x)) == x` exactly.
 `sample` is reproducible: the same `seed` gives the same images. An empty
 batch (`N = 0`, `num_samples = 0`, no labels) gives an empty batch.

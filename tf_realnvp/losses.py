@@ -14,14 +14,19 @@ def to_bits_per_dim(log_prob, num_dims):
 
 
 def bits_per_dim(model, y, training, condition=None):
-  """Per-example `-log p(y) / (D ln 2)`, `[N]`, of float pixels `y` (and
-  `-log p(y | c) / (D ln 2)` with the conditions of a conditional model).
+  """Per-example bits/dim `[N]` of uniformly dequantised pixels `y`.
 
-  With `y` uniformly dequantised 8-bit images this is the bits/dim reported
-  everywhere (`RealNVP.bits_per_dim` dequantises and calls the same flow).
+  `-(log p(y_q) - log q) / (D ln 2)` with `(y_q, log q) =
+  model.dequantized(y)`: `-log p(y) / (D ln 2)` under uniform dequantisation,
+  the one-sample variational bound under variational dequantisation
+  (`-log p(y | c)` with the conditions of a conditional model). This is the
+  bits/dim reported everywhere (`RealNVP.bits_per_dim` dequantises 8-bit
+  images and calls it).
   """
-  return to_bits_per_dim(model.log_prob(y, condition, training=training),
-                         model.num_dims)
+  y_q, log_q = model.dequantized(y, training)
+  return to_bits_per_dim(
+      model.log_prob(y_q, condition, training=training) - log_q,
+      model.num_dims)
 
 
 def training_loss(model, y, global_batch_size=None, condition=None):

@@ -14,6 +14,8 @@ from tf_realnvp.bijectors import multiscale
 from tf_realnvp.bijectors.conditioned import Conditioned
 from tf_realnvp.bijectors.conditioned import conditional_kwargs
 from tf_realnvp.bijectors.preprocessing import PixelLogit
+from tf_realnvp.dequantization import DEQUANTIZATIONS
+from tf_realnvp.dequantization import VariationalDequantizer
 from tf_realnvp.layers.batch_norm import BatchNormalization
 from tf_realnvp.layers.resnet import CouplingResNet
 from tf_realnvp.layers.squeeze import Squeeze
@@ -97,6 +99,14 @@ class RealNVP(keras.Model):
     num_classes: `K >= 2` for a class-conditional flow, else `None`.
     condition_shape: `(A,)` for a flow conditioned on vectors of length `A`,
       else `None` (at most one of `num_classes` and `condition_shape`).
+    dequantization: `"uniform"` (the paper's: bits/dim of `x + u`,
+      `u ~ U[0, 1)^D`) or `"variational"`: a learned noise density
+      `q(u | x)` (`tf_realnvp.dequantization.VariationalDequantizer`, four
+      checkerboard couplings of `num_filters` maps, one residual block),
+      trained with the flow; `bits_per_dim` is then the variational bound
+      `-log p(x + u) + log q(u | x)`, `u ~ q`, an upper bound on
+      `-log P(x)`. The density itself (`log_prob`, `distribution`) is the
+      flow's either way.
     dtype: the Keras dtype policy of the s/t networks (default: Keras's
       global policy). With a mixed policy such as `"mixed_bfloat16"` their
       convolutions run in bfloat16 (several times faster on GPUs, TPUs and
@@ -123,6 +133,7 @@ class RealNVP(keras.Model):
                recompute_gradients=False,
                num_classes=None,
                condition_shape=None,
+               dequantization="uniform",
                name="real_nvp",
                dtype=None,
                **kwargs):
@@ -149,6 +160,10 @@ class RealNVP(keras.Model):
       raise ValueError("recompute_gradients cannot be combined with "
                        "average_in_training (the recomputation would read "
                        "the running averages after their update).")
+    if dequantization not in DEQUANTIZATIONS:
+      raise ValueError(f"dequantization must be one of {DEQUANTIZATIONS}, "
+                       f"received {dequantization!r}.")
+    self.dequantization = dequantization
     self.conditioning = None if (
         num_classes is None and condition_shape is None) else (
             conditions.Conditioning(num_classes, condition_shape))
@@ -180,6 +195,14 @@ class RealNVP(keras.Model):
     self.squeezes = tuple(
         Squeeze(dtype=self.dtype_policy, name=f"scale{i}_squeeze")
         for i in range(self.num_scales - 1))
+    self.dequantizer = VariationalDequantizer(
+        self.image_shape,
+        num_filters=self.num_filters,
+        l2_scale=self.l2_scale,
+        batch_norm_momentum=self.batch_norm_momentum,
+        synchronized_batch_norm=self.synchronized_batch_norm,
+        dtype=self.network_dtype_policy,
+        name="dequantizer") if dequantization == "variational" else None
     self._bits_per_dim_tracker = keras.metrics.Mean(name="bits_per_dim")
     self.build((None,) + self.image_shape)
 
@@ -193,6 +216,8 @@ class RealNVP(keras.Model):
       norm.build((None,) + spec.event_shape)
     for scale, squeeze in zip(self.layout, self.squeezes):
       squeeze.build((None,) + scale.event_shape)
+    if self.dequantizer is not None:
+      self.dequantizer.build()
     if self.num_classes:
       # Not trained: `train.py` sets it from the training labels' counts.
       self.class_log_prior = self.add_weight(
@@ -316,15 +341,38 @@ class RealNVP(keras.Model):
   def bits_per_dim(self, images, condition=None, seed=None, training=False):
     """Bits per dimension `[N]` of uint8 `images` `[N, H, W, C]`.
 
-    `-log p(x + u) / (D ln 2)` (conditional: `-log p(x + u | c)`) with
-    uniform dequantisation noise `u ~ U[0, 1)^D`
+    Uniform dequantisation: `-log p(x + u) / (D ln 2)` (conditional:
+    `-log p(x + u | c)`) with noise `u ~ U[0, 1)^D`
     (`tf_realnvp.pixels.dequantize`; the same `seed` gives the same noise,
-    `None` draws a fresh one). `condition` as in `log_prob`.
+    `None` draws a fresh one). Variational dequantisation: the one-sample
+    variational bound `(-log p(x + u) + log q(u | x)) / (D ln 2)`, `u ~ q`
+    (drawn from the same uniform noise, `dequantized`), an upper bound on
+    `-log2 P(x) / D` in expectation. `condition` as in `log_prob`.
     """
     images = self._check(images, "bits_per_dim", dtype=tf.uint8)
     y = tf.cast(pixels.dequantize(images, seeds.stateless_seed(seed)),
                 self.compute_dtype)
     return losses.bits_per_dim(self, y, training, condition)
+
+  def dequantized(self, y, training=False):
+    """`(y_q, log q)`: the pixels whose density the bits/dim measures, and
+    the log-density of their noise, for uniformly dequantised pixels `y`.
+
+    Uniform dequantisation: `(y, 0)`. Variational: `y = x + e` becomes
+    `(x + u, log q(u | x))` with `u` drawn from `q(. | x)` by transforming
+    the uniform noise `e` (`VariationalDequantizer`).
+
+    Args:
+      y: float pixels `[N, H, W, C]` in `[0, 256)`.
+      training: batch normalisation of the dequantizer's networks with
+        minibatch statistics.
+
+    Returns:
+      `y_q` `[N, H, W, C]` and `log q` `[N]`.
+    """
+    if self.dequantizer is None:
+      return y, tf.zeros(tf.shape(y)[:1], y.dtype)
+    return self.dequantizer(y, training=training)
 
   def class_log_likelihoods(self, images, seed=None):
     """`log p(x + u | k)` `[N, K]` for every class `k` of a class model.
@@ -333,16 +381,17 @@ class RealNVP(keras.Model):
 
     Args:
       images: uint8 `[N, H, W, C]`, dequantised once with `seed` (the same
-        noise for every class); or float pixels `[N, H, W, C]` in
-        `[0, 256)`, used as they are (e.g. an already dequantised batch).
+        noise for every class; `u ~ q(u | x)` under variational
+        dequantisation, see `dequantized`); or float pixels `[N, H, W, C]`
+        in `[0, 256)`, used as they are (e.g. an already dequantised batch).
       seed: the dequantisation noise of uint8 images, as in `bits_per_dim`.
     """
     self._require_classes("class_log_likelihoods")
     images = tf.convert_to_tensor(images)
     if images.dtype == tf.uint8:
-      y = tf.cast(pixels.dequantize(
+      y, _ = self.dequantized(tf.cast(pixels.dequantize(
           self._check(images, "class_log_likelihoods", dtype=tf.uint8),
-          seeds.stateless_seed(seed)), self.compute_dtype)
+          seeds.stateless_seed(seed)), self.compute_dtype))
     else:
       y = self._check(images, "class_log_likelihoods")
     labels = tf.range(self.num_classes)[:, None]  # [K, 1] vs y [N, ...].
@@ -590,6 +639,7 @@ class RealNVP(keras.Model):
         num_classes=self.num_classes,
         condition_shape=None if self.condition_shape is None else list(
             self.condition_shape),
+        dequantization=self.dequantization,
         dtype=keras.dtype_policies.serialize(self.network_dtype_policy))
     return config
 

@@ -9,7 +9,8 @@ convention `-log p(y) / (D ln 2)` is the bits/dim reported everywhere.
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["MAX_PIXEL", "NUM_BINS", "bin_centres", "dequantize", "to_uint8"]
+__all__ = ["MAX_PIXEL", "NUM_BINS", "bin_centres", "dequantize", "in_bin",
+           "to_uint8"]
 
 NUM_BINS = 256
 # The largest float32 strictly below 256: the top of `[0, 256)`.
@@ -33,10 +34,16 @@ def dequantize(images, seed):
     raise ValueError(
         f"dequantize expects uint8 images, received dtype {images.dtype.name}.")
   noise = tf.random.stateless_uniform(tf.shape(images), seed, dtype=tf.float32)
-  bins = tf.cast(images, tf.float32)
-  # `x + u` can round up to `x + 1` in float32 when `u` is within an ulp of
-  # 1: keep every value strictly inside its own bin `[x, x + 1)`.
-  return tf.minimum(bins + noise, tf.math.nextafter(bins + 1.0, bins))
+  return in_bin(tf.cast(images, tf.float32), noise)
+
+
+def in_bin(bins, offsets):
+  """`bins + offsets` for offsets in `[0, 1]`, kept in `[bins, bins + 1)`.
+
+  `x + u` can round up to `x + 1` in float32 when `u` is within an ulp of 1
+  (or is 1): every value stays strictly inside its own bin.
+  """
+  return tf.minimum(bins + offsets, tf.math.nextafter(bins + 1.0, bins))
 
 
 def bin_centres(images, dtype=tf.float32):

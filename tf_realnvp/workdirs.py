@@ -12,7 +12,8 @@ A workdir (`train.py --workdir`) holds:
   flags.txt            the resolved flags (`FLAGS_FILE`, written by train.py)
   model_config.json    the `RealNVP` arguments (`MODEL_CONFIG`); resuming
                        with another architecture is refused
-  checkpoints/         `tf.train.CheckpointManager` (model, optimizer, step)
+  checkpoints/         `tf.train.CheckpointManager` (model, optimizer, step,
+                       and `average`, the weight average, with --ema_decay)
   metrics.jsonl        one JSON line per evaluation (`METRICS_FILE`)
   samples/             PNG grids, `step_<step>_t<temperature>.png`
   tensorboard/         summaries (`train/`, `test/`)
@@ -33,9 +34,9 @@ import tensorflow as tf
 from tf_realnvp import io
 from tf_realnvp.model import RealNVP
 
-__all__ = ["CHECKPOINTS", "FIGURES", "FLAGS_FILE", "METRICS_FILE",
+__all__ = ["AVERAGE", "CHECKPOINTS", "FIGURES", "FLAGS_FILE", "METRICS_FILE",
            "MODEL_CONFIG", "SAMPLES", "TENSORBOARD", "append_metrics",
-           "forget_metrics_after", "load_trained_model", "read_flags",
+           "forget_metrics_after", "has_average", "load_trained_model", "read_flags",
            "read_model_config", "sample_path", "write_model_config"]
 
 MODEL_CONFIG = "model_config.json"
@@ -45,6 +46,9 @@ METRICS_FILE = "metrics.jsonl"
 SAMPLES = "samples"
 TENSORBOARD = "tensorboard"
 FIGURES = "figures"
+# The checkpoint's name of the weight average (a model of the same
+# architecture as `model`), when training averaged the weights.
+AVERAGE = "average"
 
 
 def sample_path(workdir, step, temperature):
@@ -77,10 +81,12 @@ def forget_metrics_after(workdir, step):
     io.write_text(path, "".join(kept))
 
 
-def load_trained_model(workdir, checkpoint=None, dtype=None):
+def load_trained_model(workdir, checkpoint=None, dtype=None, averaged=True):
   """Rebuilds the model of a training workdir and restores a checkpoint.
 
-  Only the model is restored (the checkpoint's optimizer is ignored).
+  Only the model is restored (the checkpoint's optimizer is ignored): its
+  weight average (`train.py --ema_decay`) if the checkpoint holds one and
+  `averaged`, else the trained weights.
 
   Args:
     workdir: a `tf_realnvp.training` workdir: `model_config.json` (the
@@ -92,6 +98,7 @@ def load_trained_model(workdir, checkpoint=None, dtype=None):
     dtype: the Keras dtype policy of the s/t networks (`RealNVP(dtype=...)`,
       e.g. `"mixed_bfloat16"`); checkpoints are float32 whichever policy
       trained them.
+    averaged: whether to read the weight average when there is one.
 
   Returns:
     `(model, step)`: the `RealNVP` with every variable restored (running
@@ -126,7 +133,7 @@ def load_trained_model(workdir, checkpoint=None, dtype=None):
   level = logger.level
   logger.setLevel(logging.ERROR)
   try:
-    step, error = _restore(model, path)
+    step, error = _restore(model, path, averaged)
     if error:
       model = None
       gc.collect()
@@ -217,15 +224,24 @@ def _float_variables(model):
   return [v for v in model.variables if np.dtype(v.dtype).kind == "f"]
 
 
-def _restore(model, path):
-  """Reads `model`'s variables from checkpoint `path`.
+def has_average(path):
+  """Whether the checkpoint at `path` holds a weight average."""
+  prefix = AVERAGE + "/"
+  return any(name.startswith(prefix)
+             for name, _ in tf.train.list_variables(path))
+
+
+def _restore(model, path, averaged):
+  """Reads `model`'s variables from checkpoint `path`: the weight average
+  if `averaged` and the checkpoint has one, else the trained weights.
 
   Returns:
     `(step, None)` (see `_checkpoint_step`), or `(None, the error)`: TF's
     error is not kept (see `load_trained_model`).
   """
   try:
-    status = tf.train.Checkpoint(model=model).read(path)
+    key = AVERAGE if averaged and has_average(path) else "model"
+    status = tf.train.Checkpoint(**{key: model}).read(path)
     status.expect_partial()  # The optimizer and the step are not needed.
     # Fails for a tracked variable without a value in the checkpoint.
     status.assert_existing_objects_matched()

@@ -1,5 +1,8 @@
 """Trains the same steps on one device and on 2 logical CPUs; prints JSON.
 
+The model has variational dequantisation and a weight average, whose
+weights are compared too.
+
 Run as `python -m tests.scripts.mirrored_equivalence DATA_DIR WORKDIR`: the
 CPU must be split before TensorFlow runs any op, so this cannot run inside
 the pytest process. Prints one JSON object: the loss of each step on each
@@ -27,7 +30,9 @@ STEPS = 3
 def _train(strategy, data_dir, workdir):
   """Returns the trainer, the losses and the first step's global gradient."""
   trainer = trainer_lib.Trainer(
-      tiny_config(workdir, data_dir, batch_size=8), strategy)
+      tiny_config(workdir, data_dir, batch_size=8, ema_decay=0.5,
+                  dequantization="variational"), strategy)
+  trainer.restore_or_initialize()  # Starts the weight average.
   iterator = iter(trainer.train_dataset(0))
   first = next(iterator)
   per_replica, _, _ = strategy.run(trainer._replica_gradients, args=(first,))  # pylint: disable=protected-access
@@ -38,8 +43,14 @@ def _train(strategy, data_dir, workdir):
   return trainer, losses, gradient
 
 
+def _weights(trainer):
+  """The trained weights and their average."""
+  return trainer.model.weights + trainer.average.average.weights
+
+
 def _replicas_agree(trainer):
-  for variable in trainer.model.non_trainable_variables:
+  for variable in (trainer.model.non_trainable_variables +
+                   trainer.average.average.non_trainable_variables):
     copies = trainer.strategy.experimental_local_results(variable.value)
     if any(not np.array_equal(copies[0], c) for c in copies[1:]):
       return False
@@ -65,7 +76,7 @@ def main(data_dir, workdir):
   two, two_losses, two_gradient = _train(mirrored, data_dir, workdir + "/two")
   differences = np.concatenate([
       np.abs(a.numpy() - b.numpy()).ravel()
-      for a, b in zip(one.model.weights, two.model.weights)])
+      for a, b in zip(_weights(one), _weights(two))])
   flat_one = np.concatenate([g.ravel() for g in one_gradient])
   flat_two = np.concatenate([g.ravel() for g in two_gradient])
   gradient_error = float(

@@ -1,6 +1,7 @@
 """MultiWorkerMirroredStrategy: two `train.py` worker processes on localhost
 (ports picked free, `TF_CONFIG` per process) train the real Fashion-MNIST
-architecture with bounded threads and agree on the weights; a job whose
+architecture with bounded threads and agree on the weights and on their
+average (`--ema_decay`); a job whose
 worker stops responding ends with an error, and resumes when restarted."""
 
 import json
@@ -38,7 +39,7 @@ def test_hung_worker_ends_the_job_which_resumes_with_bounded_threads(
                data_dir=fashion_dir, batch_size=16, train_steps=30,
                checkpoint_every=10, eval_every=30, eval_examples=64,
                sample_every=30, num_samples=4, log_every=5,
-               strategy_timeout=10)
+               strategy_timeout=10, ema_decay=0.9)
   args = [f"--{k}={v}" for k, v in flags.items()]
   env = {"TMPDIR": str(scratch)}
 
@@ -65,7 +66,9 @@ def test_hung_worker_ends_the_job_which_resumes_with_bounded_threads(
     # and samples at 30).
     at = worker.threads_at_step
     assert at[30] - at[20] < 20, at
-  assert fingerprint_of(results[0][1]) == fingerprint_of(results[1][1])
+  for averaged in (False, True):
+    assert fingerprint_of(results[0][1], averaged) == fingerprint_of(
+        results[1][1], averaged)
   with open(workdir / "metrics.jsonl") as f:
     assert json.loads(f.readlines()[-1])["step"] == 30
   # The worker wrote its checkpoints into a temporary directory, now removed,

@@ -109,6 +109,26 @@ def test_restore_refuses_another_architecture_and_changes_nothing(
     assert f.read() == before
 
 
+def test_variational_dequantizer_trains_is_checkpointed_and_kept(
+    tmp_path, fashion_dir):
+  config = tiny_config(tmp_path, fashion_dir, dequantization="variational",
+                       train_steps=4, eval_every=4, checkpoint_every=4,
+                       sample_every=4, eval_examples=32)
+  trainer = loop.prepare_trainer(config)
+  initial = [w.numpy() for w in trainer.model.dequantizer.trainable_weights]
+  result = loop.run(trainer)
+  assert np.isfinite(result["test_bits_per_dim"])
+  trained = [w.numpy() for w in trainer.model.dequantizer.trainable_weights]
+  assert any(not np.array_equal(a, b) for a, b in zip(initial, trained))
+  loaded, _ = workdirs.load_trained_model(str(tmp_path))
+  for weight, value in zip(loaded.dequantizer.weights,
+                           trainer.model.dequantizer.weights):
+    np.testing.assert_array_equal(weight.numpy(), value.numpy())
+  with pytest.raises(trainer_lib.TrainingError,
+                     match="dequantization: 'variational' in workdir, 'uniform'"):
+    loop.prepare_trainer(tiny_config(tmp_path, fashion_dir))
+
+
 def test_conditional_training_on_a_dataset_without_labels_is_refused(tmp_path):
   with pytest.raises(ValueError, match="'lsun/bedroom' has no labels"):
     loop.prepare_trainer(tiny_config(tmp_path / "run", None,

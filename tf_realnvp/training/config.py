@@ -8,8 +8,10 @@
 import dataclasses
 
 from tf_realnvp import data
+from tf_realnvp.dequantization import DEQUANTIZATIONS
 from tf_realnvp.model import DTYPE_POLICIES
 from tf_realnvp.model import RealNVP
+from tf_realnvp.training.schedules import LR_SCHEDULES
 
 __all__ = ["ARCHITECTURE_KEYS", "CONSTRAINTS", "TrainConfig", "architecture",
            "build_model", "requirement", "valid"]
@@ -18,16 +20,18 @@ __all__ = ["ARCHITECTURE_KEYS", "CONSTRAINTS", "TrainConfig", "architecture",
 # a workdir refuses to resume with others (see `workdirs.MODEL_CONFIG`).
 ARCHITECTURE_KEYS = ("image_shape", "num_scales", "num_blocks", "num_filters",
                      "alpha", "coupling_batch_norm")
-# ... and those of conditional models, written only when set, so that the
-# `model_config.json` of an unconditional model is the same as before they
-# existed.
-CONDITION_KEYS = ("num_classes", "condition_shape")
+# ... and those of conditional models and of variational dequantisation,
+# written only when they differ from these defaults, so that the
+# `model_config.json` of other models is the same as before they existed.
+OPTIONAL_KEYS = {"num_classes": None, "condition_shape": None,
+                 "dequantization": "uniform"}
 
 POSITIVE_INTS = ("train_steps", "batch_size", "num_scales", "num_filters",
                  "eval_every", "checkpoint_every", "sample_every",
                  "num_samples", "log_every", "max_nonfinite_steps",
                  "shuffle_buffer", "max_checkpoints")
-NON_NEGATIVE_INTS = ("num_blocks", "eval_examples", "classify_examples")
+NON_NEGATIVE_INTS = ("num_blocks", "eval_examples", "classify_examples",
+                     "warmup_steps")
 POSITIVE_FLOATS = ("learning_rate", "grad_clip_norm", "temperature")
 # (fields, minimum): ints `>= minimum`, or numbers `> 0` for `None`.
 CONSTRAINTS = ((POSITIVE_INTS, 1), (NON_NEGATIVE_INTS, 0),
@@ -37,6 +41,12 @@ CONSTRAINTS = ((POSITIVE_INTS, 1), (NON_NEGATIVE_INTS, 0),
 @dataclasses.dataclass
 class TrainConfig:
   """Everything a training job needs; `train.py` fills it from flags.
+
+  The learning rate follows `training.schedules.LearningRate` (warm-up over
+  `warmup_steps`, then `lr_schedule`, a cosine decaying to 0 at
+  `train_steps`). `ema_decay > 0` keeps an exponential moving average of
+  the weights (`training.averaging.WeightAverage`) that evaluations,
+  samples and exports use.
 
   `classes` (class indices, `tf_realnvp.data.check_classes`) restricts the
   training stream and the test evaluations to the examples of these classes
@@ -49,6 +59,9 @@ class TrainConfig:
   train_steps: int = 1000
   batch_size: int = 64
   learning_rate: float = 1e-3
+  warmup_steps: int = 0
+  lr_schedule: str = "constant"
+  ema_decay: float = 0.0  # 0: no weight averaging.
   num_scales: int = 2
   num_blocks: int = 4
   num_filters: int = 32
@@ -60,6 +73,7 @@ class TrainConfig:
   recompute_gradients: bool = False
   conditional: bool = False
   perturbation_rate: float = 0.0
+  dequantization: str = "uniform"
   classes: tuple = None  # None: every class; else train and test on these.
   classify_examples: int = 1000
   dtype_policy: str = "float32"
@@ -85,6 +99,15 @@ class TrainConfig:
                            f"received {value!r}.")
     if not self.workdir:
       raise ValueError("workdir is required.")
+    if self.dequantization not in DEQUANTIZATIONS:
+      raise ValueError(f"dequantization must be one of {DEQUANTIZATIONS}, "
+                       f"received {self.dequantization!r}.")
+    if self.lr_schedule not in LR_SCHEDULES:
+      raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, "
+                       f"received {self.lr_schedule!r}.")
+    if not 0.0 <= self.ema_decay < 1.0:
+      raise ValueError(f"ema_decay must be in [0, 1), received "
+                       f"{self.ema_decay!r}.")
     if not 0.0 <= self.perturbation_rate < 1.0:
       raise ValueError(f"perturbation_rate must be in [0, 1), received "
                        f"{self.perturbation_rate!r}.")
@@ -139,14 +162,15 @@ def build_model(config, image_shape, condition=None):
       recompute_gradients=config.recompute_gradients,
       num_classes=condition and condition.num_classes,
       condition_shape=condition and condition.condition_shape,
+      dequantization=config.dequantization,
       dtype=config.dtype_policy)
 
 
 def architecture(model):
   """The `ARCHITECTURE_KEYS` of `model.get_config()`, and the
-  `CONDITION_KEYS` that are set, JSON-ready."""
+  `OPTIONAL_KEYS` that are not at their defaults, JSON-ready."""
   config = model.get_config()
   keys = ARCHITECTURE_KEYS + tuple(
-      key for key in CONDITION_KEYS if config[key] is not None)
+      key for key, default in OPTIONAL_KEYS.items() if config[key] != default)
   return {key: list(config[key]) if isinstance(config[key], (tuple, list))
           else config[key] for key in keys}

@@ -13,6 +13,14 @@ finite is skipped (no variable changes, not even the optimizer's step count)
 and counted; after `max_nonfinite_steps` such steps in a row training stops
 with `TrainingDiverged`, before anything is written. A checkpoint therefore
 never holds non-finite weights.
+
+Learning rate: `schedules.LearningRate` at the optimizer's step, assigned to
+the optimizer's learning-rate variable before each update (so a resumed run
+follows its flags, and checkpoints keep the layout of a constant rate).
+Weight averaging (`ema_decay > 0`): `averaging.WeightAverage` after each
+applied update; the average is a second model, saved in the checkpoint as
+`average` (`workdirs.AVERAGE`) beside `model`, and is what `evaluate`,
+`classification_accuracy` and `sample_grid` use (`eval_model`).
 """
 
 import hashlib
@@ -30,7 +38,9 @@ from tf_realnvp import losses
 from tf_realnvp import pixels
 from tf_realnvp import workdirs
 from tf_realnvp.training import config as config_lib
+from tf_realnvp.training.averaging import WeightAverage
 from tf_realnvp.training.optimizers import FusedAdam
+from tf_realnvp.training.schedules import LearningRate
 
 __all__ = ["Trainer", "TrainingDiverged", "TrainingError", "fingerprint",
            "is_chief"]
@@ -74,12 +84,21 @@ class Trainer:
                                           self.condition)
       # Keras's Adam, one fused kernel per variable (see FusedAdam).
       self.optimizer = FusedAdam(config.learning_rate)
+      self.learning_rate = LearningRate(
+          config.learning_rate, config.warmup_steps, config.lr_schedule,
+          config.train_steps)
       # Built in the scope, or the first `strategy.run` fails with "You must
       # feed a value for placeholder ... cond".
       self.optimizer.build(self.model.trainable_variables)
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    self.checkpoint = tf.train.Checkpoint(
-        model=self.model, optimizer=self.optimizer, step=self.step)
+      self.average = WeightAverage(
+          self.model, config_lib.build_model(
+              config, self.spec.image_shape, self.condition),
+          config.ema_decay) if config.ema_decay else None
+    self._trained = dict(model=self.model, optimizer=self.optimizer,
+                         step=self.step)
+    averaged = {workdirs.AVERAGE: self.average.average} if self.average else {}
+    self.checkpoint = tf.train.Checkpoint(**self._trained, **averaged)
     # Every worker restores from the chief's directory; only the chief saves
     # there, the others save (as they must, for the collective ops) into a
     # temporary directory, removed by `close` (and, if the worker was killed,
@@ -111,13 +130,20 @@ class Trainer:
   def global_batch_size(self):
     return self.config.batch_size
 
+  @property
+  def eval_model(self):
+    """The model evaluations and samples use: the weight average, if any."""
+    return self.average.average if self.average else self.model
+
   # --- Restoring ------------------------------------------------------------
 
   def restore_or_initialize(self):
     """Resumes from the latest checkpoint in `workdir`, if there is one.
 
     Refuses (without writing anything) a workdir whose model has another
-    architecture, and a checkpoint that cannot be read.
+    architecture, and a checkpoint that cannot be read. The weight average
+    starts at the model's weights in a new workdir, and in one whose
+    checkpoint was written without averaging.
 
     Returns:
       The step training resumes from (0 for a new workdir).
@@ -125,8 +151,10 @@ class Trainer:
     expected = config_lib.architecture(self.model)
     found = workdirs.read_model_config(self.workdir, required=False)
     if found is not None and found != expected:
+      defaults = config_lib.OPTIONAL_KEYS
       differences = ", ".join(
-          f"{k}: {found.get(k)!r} in workdir, {expected.get(k)!r} requested"
+          f"{k}: {found.get(k, defaults.get(k))!r} in workdir, "
+          f"{expected.get(k, defaults.get(k))!r} requested"
           for k in sorted(set(found) | set(expected))
           if found.get(k) != expected.get(k))
       raise TrainingError(
@@ -140,9 +168,14 @@ class Trainer:
             self.config.dataset, self.config.data_dir, self.config.image_size))
       if self.is_chief and found is None:
         workdirs.write_model_config(self.workdir, expected)
+      self._reset_average()
       return 0
     try:
-      self.checkpoint.restore(latest).assert_existing_objects_matched()
+      has_average = workdirs.has_average(latest)
+      # A checkpoint written without averaging has no `average` to match.
+      reader = (self.checkpoint if has_average or not self.average else
+                tf.train.Checkpoint(**self._trained))
+      reader.restore(latest).assert_existing_objects_matched()
     # A damaged file surfaces as OpError, ValueError, AssertionError, or even
     # IndexError ("Read less bytes than requested"): any failure here means
     # the checkpoint cannot be used.
@@ -154,7 +187,13 @@ class Trainer:
           "move the bad checkpoint files away (training then resumes from "
           f"the previous one, listed in {workdirs.CHECKPOINTS}/checkpoint) or "
           "use a new --workdir.") from error
+    if not has_average:
+      self._reset_average()
     return int(self.step.numpy())
+
+  def _reset_average(self):
+    if self.average:
+      self.average.reset()
 
   # --- Compiled steps -------------------------------------------------------
 
@@ -186,6 +225,14 @@ class Trainer:
   def _apply(self, grads):
     self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
 
+  def _update(self, grads):
+    """The update of a finite step, in cross-replica context: learning rate,
+    optimizer, weight average."""
+    self.optimizer.learning_rate = self.learning_rate(self.optimizer.iterations)
+    self.strategy.run(self._apply, args=(grads,))
+    if self.average:
+      self.average.update(self.optimizer.iterations)
+
   def _distributed_train_step(self, batch):
     """One step on a distributed batch; returns `(sum of bits/dim, finite)`.
 
@@ -206,8 +253,7 @@ class Trainer:
 
     # A cross-replica `tf.cond` around `strategy.run`: a merge_call (the
     # optimizer's) is not allowed inside a replica-context cond.
-    tf.cond(finite, lambda: self.strategy.run(self._apply, args=(grads,)),
-            restore_running_stats)
+    tf.cond(finite, lambda: self._update(grads), restore_running_stats)
     self.step.assign_add(1)
     return total_loss, finite
 
@@ -217,14 +263,14 @@ class Trainer:
 
   def _replica_eval(self, batch):
     y, condition = self._unpack(batch)
-    per_example = losses.bits_per_dim(self.model, y, False, condition)
+    per_example = losses.bits_per_dim(self.eval_model, y, False, condition)
     return tf.reduce_sum(per_example), tf.cast(tf.size(per_example), tf.float32)
 
   def _replica_classify(self, batch):
     """Correct predictions of the generative classifier, and the count."""
     y, labels = batch
-    scores = (self.model.class_log_likelihoods(y) +
-              self.model.class_log_prior)
+    model = self.eval_model
+    scores = model.class_log_likelihoods(y) + model.class_log_prior
     correct = tf.equal(tf.argmax(scores, axis=-1, output_type=tf.int32),
                        labels)
     return (tf.reduce_sum(tf.cast(correct, tf.float32)),
@@ -338,12 +384,12 @@ class Trainer:
     examples for condition vectors (CelebA's attributes).
     """
     if not self.condition:
-      samples = self.model.sample(self.config.num_samples, temperature,
-                                  seed=self.config.seed)
+      samples = self.eval_model.sample(self.config.num_samples, temperature,
+                                       seed=self.config.seed)
       return io.image_grid(io.square_tiles(pixels.to_uint8(samples).numpy()))
     rows = self._grid_conditions()
     columns = max(1, self.config.num_samples // len(rows))
-    samples = self.model.sample(
+    samples = self.eval_model.sample(
         len(rows) * columns, temperature, seed=self.config.seed,
         condition=np.repeat(rows, columns, axis=0))
     tiles = pixels.to_uint8(samples).numpy()
