@@ -1,7 +1,9 @@
 """Tests of train.py: flagfiles, errors from the command line, exporting at
 the end (kill -9 and resume: tests/training/test_resume.py)."""
 
+import contextlib
 import glob
+import io as io_lib
 import json
 import os
 
@@ -27,7 +29,7 @@ from tests.training_helpers import tiny_config
 from tests.training_helpers import tiny_flags
 from tests.training_helpers import truncate_latest_checkpoint
 
-import train  # noqa: F401  (defines the flags)
+import train  # noqa: E402  (the script: its flags and main)
 
 CONFIGS = sorted(os.path.basename(p) for p in glob.glob(
     os.path.join(processes.REPO, "configs", "*.flags")))
@@ -92,31 +94,69 @@ def test_helpfull_with_a_flagfile_resolves_from_the_repository_root():
   assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--flagfile=nope.flags"], "flagfile 'nope.flags' not found"),
-    (["--no_such_flag=1"], "Unknown command line flag 'no_such_flag'"),
-    (["--dataset=imagenet"], "Unknown dataset 'imagenet'"),
-    (["--batch_size=0"], "--batch_size must be a positive integer."),
-    (["--num_filters=-2"], "--num_filters must be a positive integer."),
-    (["--eval_examples=-1"], "--eval_examples must be an integer >= 0."),
-    (["--learning_rate=0"], "--learning_rate must be positive."),
-    (["--dtype_policy=mixed_float16"],
-     "value should be one of <float32|mixed_bfloat16>"),
-    ([], "--workdir"),
-    (["--dataset=lsun/bedroom", "--conditional"],
-     "Dataset 'lsun/bedroom' has no labels; it cannot be used with "
-     "--conditional."),
-    (["--classes=3,x"], "train.py: error: --classes must be comma-separated "
-     "class indices, received '3,x'."),
-], ids=["missing_flagfile", "unknown_flag", "unknown_dataset", "batch_size",
-        "num_filters", "eval_examples", "learning_rate", "float16",
-        "no_workdir", "conditional_without_labels", "classes"])
-def test_command_line_errors_exit_non_zero_with_a_clear_message(
-    tmp_path, args, message):
+# (args, message, through the entry point): errors of the script's entry
+# point (flagfiles, absl's parsing in `app.run`) run train.py; the others
+# (flag validators, `main`) run in this process.
+COMMAND_LINE_ERRORS = {
+    "missing_flagfile": (["--flagfile=nope.flags"],
+                         "flagfile 'nope.flags' not found", True),
+    "unknown_flag": (["--no_such_flag=1"],
+                     "Unknown command line flag 'no_such_flag'", True),
+    "unknown_dataset": (["--dataset=imagenet"], "Unknown dataset 'imagenet'",
+                        False),
+    "batch_size": (["--batch_size=0"],
+                   "--batch_size must be a positive integer.", False),
+    "num_filters": (["--num_filters=-2"],
+                    "--num_filters must be a positive integer.", False),
+    "eval_examples": (["--eval_examples=-1"],
+                      "--eval_examples must be an integer >= 0.", False),
+    "learning_rate": (["--learning_rate=0"],
+                      "--learning_rate must be positive.", False),
+    "warmup_steps": (["--warmup_steps=-5"],
+                     "--warmup_steps must be an integer >= 0.", False),
+    "float16": (["--dtype_policy=mixed_float16"],
+                "value should be one of <float32|mixed_bfloat16>", False),
+    "dequantization": (["--dequantization=learned"],
+                       "value should be one of <uniform|variational>", False),
+    "no_workdir": ([], "--workdir", False),
+    "conditional_without_labels": (
+        ["--dataset=lsun/bedroom", "--conditional"],
+        "Dataset 'lsun/bedroom' has no labels; it cannot be used with "
+        "--conditional.", False),
+    "classes": (["--classes=3,x"], "train.py: error: --classes must be "
+                "comma-separated class indices, received '3,x'.", False),
+    "ema_decay": (["--ema_decay=1"],
+                  "train.py: error: ema_decay must be in [0, 1)", False),
+}
+
+
+def _train_in_process(*args):
+  """`(exit code, stderr)` of train.py's flags and `main` in this process."""
+  stderr = io_lib.StringIO()
+  with flagsaver.flagsaver(), contextlib.redirect_stderr(stderr):
+    try:
+      flags.FLAGS(["train.py", *args])
+      code = train.main(["train.py"])
+    except flags.Error as error:  # What app.run prints, then exits with 1.
+      stderr.write(f"FATAL Flags parsing error: {error}\n")
+      code = 1
+    finally:
+      flags.FLAGS.unparse_flags()
+  return code, stderr.getvalue()
+
+
+@pytest.mark.parametrize("case", sorted(COMMAND_LINE_ERRORS))
+def test_command_line_errors_exit_non_zero_with_a_clear_message(tmp_path,
+                                                                case):
+  args, message, entry_point = COMMAND_LINE_ERRORS[case]
   workdir = [] if not args else [f"--workdir={tmp_path / 'run'}"]
-  result = processes.run(processes.train_py(*workdir, *args))
-  assert result.returncode != 0
-  assert message in result.stderr
+  if entry_point:
+    result = processes.run(processes.train_py(*workdir, *args))
+    code, stderr = result.returncode, result.stderr
+  else:
+    code, stderr = _train_in_process(*workdir, *args)
+  assert code != 0
+  assert message in stderr
   assert not (tmp_path / "run").exists()
 
 
