@@ -3,6 +3,16 @@
   python bench/quality_bench.py --models=real_nvp --minutes=20   # budget
   python bench/quality_bench.py --models=real_nvp,glow --minutes=5  # vs Glow
   python bench/quality_bench.py --models=real_nvp,real_nvp_bf16 --minutes=5
+  python bench/quality_bench.py --models=real_nvp --minutes=5 \
+      --variants=baseline,ema,cosine,variational,all   # the training levers
+
+`--variants` trains `real_nvp` once per entry of `VARIANTS` (training
+options on top of the flagfile's model, e.g. `ema`: `--ema_decay`). Every
+variant trains for its budget's worth of steps: the steps per second of a
+probe run of the variant (`--probe_steps` after one compiled step) times
+the budget, so that a schedule that decays to 0 at `train_steps` ends with
+the budget. Its test bits/dim is `Trainer.evaluate`'s: the averaged
+weights of `ema`, the variational bound of `variational`.
 
 Each model is trained on Fashion-MNIST (prepared offline, see
 `tf_realnvp.data`) with the same input pipeline, batch (64), Adam at 1e-3 and
@@ -25,6 +35,7 @@ Reported: parameters, steady images/sec, steps done, test bits/dim.
 
 import functools
 import math
+import sys
 import time
 
 from absl import app
@@ -48,6 +59,24 @@ flags.DEFINE_list("models", ["real_nvp", "glow"],
 flags.register_validator("models", lambda names: set(names) <= set(MODELS),
                          message=f"--models must be among {', '.join(MODELS)}.")
 flags.DEFINE_float("minutes", 5.0, "Training budget of each model.")
+# name -> `TrainConfig` fields on top of fashion_mnist.flags.
+VARIANTS = {
+    "baseline": {},
+    "ema": dict(ema_decay=0.995),
+    "cosine": dict(warmup_steps=100, lr_schedule="cosine"),
+    "variational": dict(dequantization="variational"),
+    "all": dict(ema_decay=0.995, warmup_steps=100, lr_schedule="cosine",
+                dequantization="variational"),
+    "ema_cosine": dict(ema_decay=0.995, warmup_steps=100,
+                       lr_schedule="cosine"),
+}
+flags.DEFINE_list("variants", ["baseline"],
+                  f"Training options of real_nvp, among {', '.join(VARIANTS)}.")
+flags.register_validator(
+    "variants", lambda names: set(names) <= set(VARIANTS),
+    message=f"--variants must be among {', '.join(VARIANTS)}.")
+flags.DEFINE_integer("probe_steps", 30, "Steps timed to size each variant's "
+                     "run to the budget.")
 # 8 x 80 gives 210k parameters, next to the 222k of fashion_mnist.flags.
 flags.DEFINE_integer("glow_steps", 8, "Glow steps per block.")
 flags.DEFINE_integer("glow_hidden", 80, "Hidden channels of Glow's couplings.")
@@ -71,14 +100,17 @@ def _glow_distribution():
   return tfd.TransformedDistribution(base, tfb.Chain([PixelLogit(), glow]))
 
 
-def _train_for(step, batches, seconds):
-  """Runs `step` on `batches` for `seconds` after one warm-up; steps, img/s."""
+def _train_for(step, batches, seconds=None, steps=None):
+  """Runs `step` on `batches` after one (compiling) warm-up step, for
+  `seconds` or for `steps` more steps; returns the steps after the warm-up
+  and their images/sec."""
   step(next(batches))
-  steps, start = 0, time.perf_counter()
-  while time.perf_counter() - start < seconds:
+  done, start = 0, time.perf_counter()
+  while (time.perf_counter() - start < seconds if steps is None else
+         done < steps):
     step(next(batches))
-    steps += 1
-  return steps, steps * BATCH / (time.perf_counter() - start)
+    done += 1
+  return done, done * BATCH / (time.perf_counter() - start)
 
 
 def _evaluate(log_prob):
@@ -91,14 +123,26 @@ def _evaluate(log_prob):
   return total / count
 
 
-def _real_nvp(dtype_policy, batches):
-  trainer = common.trainer("fashion_mnist", batch_size=BATCH,
-                           dtype_policy=dtype_policy)
-  steps, rate = _train_for(trainer.train_step, batches, FLAGS.minutes * 60)
-  log_prob = tf.function(trainer.model.log_prob)
-  return dict(model=f"real_nvp (fashion_mnist.flags, {dtype_policy})",
-              parameters=trainer.model.count_params(), steps=steps,
-              images_per_sec=rate, test_bits_per_dim=_evaluate(log_prob))
+def _real_nvp(dtype_policy, variant):
+  """The flagfile's model with the options of `variant`, trained for the
+  budget's worth of steps (see the module docstring)."""
+  options = dict(VARIANTS[variant], batch_size=BATCH, data_dir=FLAGS.data_dir,
+                 dtype_policy=dtype_policy, eval_examples=FLAGS.eval_examples)
+  probe = common.trainer("fashion_mnist", **options)
+  _, rate = _train_for(probe.train_step, iter(probe.train_dataset(0)),
+                       steps=FLAGS.probe_steps)
+  steps = int(FLAGS.minutes * 60 * rate / BATCH)
+  trainer = common.trainer("fashion_mnist", train_steps=steps, **options)
+  if trainer.average:  # Starts at the initial weights (no workdir here).
+    trainer.average.reset()
+  done, rate = _train_for(trainer.train_step, iter(trainer.train_dataset(0)),
+                          steps=steps - 1)
+  row = dict(model=f"real_nvp (fashion_mnist.flags, {dtype_policy})",
+             variant=variant, parameters=trainer.model.count_params(),
+             steps=done + 1, images_per_sec=rate,
+             test_bits_per_dim=trainer.evaluate())
+  print(row, file=sys.stderr, flush=True)  # Each row as soon as it is known.
+  return row
 
 
 def _glow(batches):
@@ -129,14 +173,14 @@ def main(argv):
   data.prepare("fashion_mnist", FLAGS.data_dir)
   rows = []
   for name in FLAGS.models:
-    build = {"real_nvp": functools.partial(_real_nvp, "float32"),
-             "real_nvp_bf16": functools.partial(_real_nvp, "mixed_bfloat16"),
-             "glow": _glow}[name]
-    batches = iter(data.train_dataset("fashion_mnist", BATCH, seed=0,
-                                      data_dir=FLAGS.data_dir))
-    rows.append(build(batches))
-  common.report(rows, ["model", "parameters", "steps", "images_per_sec",
-                       "test_bits_per_dim"], FLAGS.json,
+    if name == "glow":
+      rows.append(_glow(iter(data.train_dataset(
+          "fashion_mnist", BATCH, seed=0, data_dir=FLAGS.data_dir))))
+      continue
+    policy = "mixed_bfloat16" if name == "real_nvp_bf16" else "float32"
+    rows += [_real_nvp(policy, variant) for variant in FLAGS.variants]
+  common.report(rows, ["model", "variant", "parameters", "steps",
+                       "images_per_sec", "test_bits_per_dim"], FLAGS.json,
                 f"Fashion-MNIST test bits/dim after {FLAGS.minutes:g} min of "
                 "training each")
 
