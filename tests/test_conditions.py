@@ -7,6 +7,7 @@ round trips and log-dets are not checked against the identity.
 
 import math
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -242,6 +243,7 @@ def test_bad_condition_arguments_raise(kwargs, message):
 
 
 def test_fit_trains_on_images_and_labels():
+  keras.utils.set_random_seed(0)  # Not the initial weights of test order.
   model = tf_realnvp.RealNVP((4, 4, 1), num_scales=1, num_blocks=1,
                              num_filters=4, num_classes=NUM_CLASSES)
   model.compile(optimizer="adam")

@@ -370,6 +370,7 @@ class RealNVP(keras.Model):
     Returns:
       `y_q` `[N, H, W, C]` and `log q` `[N]`.
     """
+    y = tf.cast(y, self.compute_dtype)
     if self.dequantizer is None:
       return y, tf.zeros(tf.shape(y)[:1], y.dtype)
     return self.dequantizer(y, training=training)
