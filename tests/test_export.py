@@ -604,14 +604,22 @@ def test_each_signature_matches_the_in_process_model(served, exported, loader,
 
 def test_sample_inputs_reach_the_graph(served):
   """Seed and temperature change the samples (so the matches above show that
-  each is passed through), and `num_samples` sets the batch."""
+  each is passed through), and `num_samples` sets the batch.
+
+  A briefly trained model clips many pixels to 0 or 255 in every sample, so
+  most of the pixels that are not clipped in both images must differ (a
+  whole-image share failed at 0.48 when a third of the pixels were clipped)."""
   images = {k: served["tf1"][k]["outputs"]["images"]
             for k in ("sample", "sample_other_seed", "sample_hotter",
                       "sample_none")}
   assert images["sample"].shape[0] == SAMPLE["num_samples"]
   assert images["sample_none"].shape[0] == 0
   for other in ("sample_other_seed", "sample_hotter"):
-    assert np.mean(images[other] != images["sample"]) > 0.5
+    pair = np.stack([images[other], images["sample"]])
+    clipped_in_both = np.all((pair == 0) | (pair == 255), axis=0)
+    differ = images[other] != images["sample"]
+    assert np.mean(~clipped_in_both) > 0.25
+    assert np.mean(differ[~clipped_in_both]) > 0.5
 
 
 def _assert_invalid_argument(result):
