@@ -132,9 +132,11 @@ flags.DEFINE_enum("dtype_policy", _DEFAULTS.dtype_policy,
                   list(DTYPE_POLICIES),
                   "Keras dtype policy of the s/t networks. mixed_bfloat16 "
                   "runs their convolutions in bfloat16 (GPUs, TPUs, CPUs with "
-                  "AMX); weights, coupling arithmetic and log-determinants "
+                  "AMX); mixed_float16 in float16 with dynamic loss scaling "
+                  "(GPUs without fast bfloat16: T4, V100, P100; slow on "
+                  "CPUs); weights, coupling arithmetic and log-determinants "
                   "stay float32. Checkpoints are float32 either way, so a run "
-                  "can resume under the other policy.")
+                  "can resume under another policy.")
 flags.DEFINE_bool("deterministic", False, "tf.config.experimental."
                   "enable_op_determinism(): bit-identical runs and resumes "
                   "on GPUs too (CPU kernels already are; measured cost on 2 "

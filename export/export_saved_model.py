@@ -51,7 +51,8 @@ flags.DEFINE_integer("version", None,
 flags.DEFINE_enum("dtype_policy", "float32", list(DTYPE_POLICIES),
                   "Keras dtype policy of the exported s/t networks "
                   "(mixed_bfloat16: bfloat16 convolutions, for GPUs and AMX "
-                  "CPUs; the flow stays float32). Any policy reads any "
+                  "CPUs; mixed_float16: float16 ones, for GPUs without fast "
+                  "bfloat16; the flow stays float32). Any policy reads any "
                   "checkpoint.")
 
 flags.DEFINE_bool("anomaly", True, "Serve the anomaly signature when the "

@@ -29,10 +29,21 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
 from tensorflow.core.framework import tensor_shape_pb2
 from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from tests import processes
+
+
+def saved_conv_dtypes(path):
+  """The dtypes of the Conv2D ops a SavedModel's functions contain."""
+  proto = saved_model_pb2.SavedModel()
+  with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+    proto.ParseFromString(f.read())
+  return {tf.as_dtype(node.attr["T"].type)
+          for function in proto.meta_graphs[0].graph_def.library.function
+          for node in function.node_def if node.op == "Conv2D"}
 
 
 def random_images(num, image_shape, seed=0):

@@ -6,18 +6,15 @@ float32 bijection with a float32 log-determinant. Each test compares against
 the same weights in float32 or against an independent computation.
 """
 
-import os
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow.core.protobuf import saved_model_pb2
 
 import tf_realnvp
 from tf_realnvp import export
-from tf_realnvp.training import config as config_lib
 from tf_realnvp.training import loop
+from tests import export_helpers
 from tests import flow_checks
 from tests import training_helpers
 
@@ -55,16 +52,6 @@ def _conv_dtypes(fn, *args):
   graph = tf.function(fn).get_concrete_function(*args).graph
   return {op.get_attr("T") for op in graph.get_operations()
           if op.type == "Conv2D"}
-
-
-def _saved_conv_dtypes(path):
-  """The dtypes of the Conv2D ops a SavedModel's functions contain."""
-  proto = saved_model_pb2.SavedModel()
-  with open(os.path.join(path, "saved_model.pb"), "rb") as f:
-    proto.ParseFromString(f.read())
-  return {tf.as_dtype(node.attr["T"].type)
-          for function in proto.meta_graphs[0].graph_def.library.function
-          for node in function.node_def if node.op == "Conv2D"}
 
 
 def test_networks_compute_in_bfloat16_and_the_flow_in_float32(models):
@@ -158,7 +145,7 @@ def test_policy_survives_get_config_and_follows_the_global_policy():
 def test_export_of_a_mixed_model_serves_its_log_prob(models, tmp_path):
   mixed = models[1]
   path = export.export_saved_model(mixed, str(tmp_path), 1)
-  assert _saved_conv_dtypes(path) == {tf.bfloat16}
+  assert export_helpers.saved_conv_dtypes(path) == {tf.bfloat16}
   images = np.random.default_rng(4).integers(0, 256, (3,) + SHAPE, np.uint8)
   served = tf.saved_model.load(path).signatures["log_prob"](
       images=tf.constant(images))
@@ -187,14 +174,4 @@ def test_bfloat16_run_resumes_and_exports_in_either_policy(tmp_path,
   # train.py --export_dir serves the policy the run trained with.
   for policy, dtype in ((MIXED, tf.bfloat16), ("float32", tf.float32)):
     train._export(str(tmp_path), str(tmp_path / policy), policy)  # pylint: disable=protected-access
-    assert _saved_conv_dtypes(str(tmp_path / policy / "3")) == {dtype}
-
-
-def test_float16_training_is_refused_with_the_reason(tmp_path):
-  with pytest.raises(ValueError, match="mixed_float16 would need loss scaling"):
-    config_lib.TrainConfig(workdir=str(tmp_path), dtype_policy="mixed_float16")
-  model = tf_realnvp.RealNVP(SHAPE, num_blocks=0, num_filters=2,
-                             dtype="mixed_float16")
-  model.compile(keras.optimizers.Adam())
-  with pytest.raises(ValueError, match="would need loss scaling"):
-    model.fit(_pixels(n=2), epochs=1, verbose=0)
+    assert export_helpers.saved_conv_dtypes(str(tmp_path / policy / "3")) == {dtype}

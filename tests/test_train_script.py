@@ -114,8 +114,9 @@ COMMAND_LINE_ERRORS = {
                       "--learning_rate must be positive.", False),
     "warmup_steps": (["--warmup_steps=-5"],
                      "--warmup_steps must be an integer >= 0.", False),
-    "float16": (["--dtype_policy=mixed_float16"],
-                "value should be one of <float32|mixed_bfloat16>", False),
+    "float16": (["--dtype_policy=float16"],
+                "value should be one of "
+                "<float32|mixed_bfloat16|mixed_float16>", False),
     "dequantization": (["--dequantization=learned"],
                        "value should be one of <uniform|variational>", False),
     "no_workdir": ([], "--workdir", False),

@@ -8,6 +8,7 @@ import os
 import re
 import time
 
+import numpy as np
 import tensorflow as tf
 
 from tf_realnvp import io
@@ -80,6 +81,13 @@ def truncate_latest_checkpoint(workdir):
   for path in data_files:
     with open(path, "r+b") as f:
       f.truncate(100)
+
+
+def pixel_batch(seed=0):
+  """A float32 batch of `TINY`'s size of uniform Fashion-MNIST-shaped
+  pixels."""
+  return tf.constant(flow_checks.uniform_pixels(
+      (TINY["batch_size"], 28, 28, 1), seed, np.float32))
 
 
 def variable_values(model):

@@ -27,7 +27,7 @@ tfd = tfp.distributions
 
 # The Keras dtype policies of the s/t networks a `RealNVP` trains with (see
 # `RealNVP(dtype=...)`); the flow itself always computes in float32.
-DTYPE_POLICIES = ("float32", "mixed_bfloat16")
+DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 @keras.saving.register_keras_serializable(package="tf_realnvp")
@@ -518,28 +518,49 @@ class RealNVP(keras.Model):
   def metrics(self):
     return [self._bits_per_dim_tracker]
 
+  def compile(self, optimizer="rmsprop", *args, auto_scale_loss=True,
+              **kwargs):
+    """`keras.Model.compile`; with float16 s/t networks
+    (`dtype="mixed_float16"`) and `auto_scale_loss` (the default) the
+    optimizer is wrapped in `keras.optimizers.LossScaleOptimizer`, as Keras
+    does for a model whose own policy is `mixed_float16` (this model's own
+    policy is float32, see `dtype`)."""
+    super().compile(optimizer, *args, auto_scale_loss=auto_scale_loss,
+                    **kwargs)
+    if (auto_scale_loss and self._float16_networks() and
+        not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)):
+      self.optimizer = keras.optimizers.LossScaleOptimizer(
+          self.optimizer, name="loss_scale_optimizer")
+
+  def _float16_networks(self):
+    return self.network_dtype_policy.compute_dtype == "float16"
+
   def train_step(self, data):
     """One `fit` step on float pixels (`data` is `y`, or `(y, ...)`; for a
     conditional model `(y, condition)`).
 
     Uses `tf_realnvp.losses.training_loss`, the objective of `train.py`:
-    batch norm in training mode, the loss scaled for `tf.distribute`. Reports
-    `bits_per_dim`, the mean over the batch (the L2 penalty excluded).
-    Gradient clipping is the optimizer's (`global_clipnorm`).
+    batch norm in training mode, the loss scaled for `tf.distribute`, and by
+    the optimizer's loss scale (`optimizer.scale_loss`, as in Keras's own
+    `train_step`). Reports `bits_per_dim`, the mean over the batch (the L2
+    penalty excluded). Gradient clipping is the optimizer's
+    (`global_clipnorm`).
 
     Raises:
-      ValueError: the s/t networks compute in float16, whose gradients would
-        underflow without loss scaling (use `"mixed_bfloat16"`).
+      ValueError: the s/t networks compute in float16 and the optimizer
+        does no loss scaling (their gradients would underflow).
     """
-    if self.network_dtype_policy.compute_dtype == "float16":
+    if self._float16_networks() and not isinstance(
+        self.optimizer, keras.optimizers.LossScaleOptimizer):
       raise ValueError(
           f"Training a RealNVP with dtype policy "
-          f"{self.network_dtype_policy.name!r} would need loss scaling, which "
-          "train_step does not do; use 'mixed_bfloat16' (float32's range) or "
-          "'float32'.")
+          f"{self.network_dtype_policy.name!r} needs loss scaling: compile "
+          "with auto_scale_loss=True (the default) or a "
+          "keras.optimizers.LossScaleOptimizer.")
     y, condition = self._unpack_data(data)
     with tf.GradientTape() as tape:
       loss, per_example = losses.training_loss(self, y, condition=condition)
+      loss = self.optimizer.scale_loss(loss)
     grads = tape.gradient(loss, self.trainable_variables)
     self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
     return self._track(per_example)

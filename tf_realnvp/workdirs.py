@@ -34,10 +34,11 @@ import tensorflow as tf
 from tf_realnvp import io
 from tf_realnvp.model import RealNVP
 
-__all__ = ["AVERAGE", "CHECKPOINTS", "FIGURES", "FLAGS_FILE", "METRICS_FILE",
-           "MODEL_CONFIG", "SAMPLES", "TENSORBOARD", "append_metrics",
-           "forget_metrics_after", "has_average", "load_trained_model", "read_flags",
-           "read_model_config", "sample_path", "write_model_config"]
+__all__ = ["AVERAGE", "CHECKPOINTS", "FIGURES", "FLAGS_FILE", "LOSS_SCALE",
+           "METRICS_FILE", "MODEL_CONFIG", "SAMPLES", "TENSORBOARD",
+           "append_metrics", "checkpoint_keys", "forget_metrics_after",
+           "load_trained_model", "read_flags", "read_model_config",
+           "sample_path", "write_model_config"]
 
 MODEL_CONFIG = "model_config.json"
 CHECKPOINTS = "checkpoints"
@@ -49,6 +50,9 @@ FIGURES = "figures"
 # The checkpoint's name of the weight average (a model of the same
 # architecture as `model`), when training averaged the weights.
 AVERAGE = "average"
+# The checkpoint's name of the loss scale of a float16 run
+# (`tf_realnvp.training.loss_scaling.DynamicLossScale`).
+LOSS_SCALE = "loss_scale"
 
 
 def sample_path(workdir, step, temperature):
@@ -224,11 +228,12 @@ def _float_variables(model):
   return [v for v in model.variables if np.dtype(v.dtype).kind == "f"]
 
 
-def has_average(path):
-  """Whether the checkpoint at `path` holds a weight average."""
-  prefix = AVERAGE + "/"
-  return any(name.startswith(prefix)
-             for name, _ in tf.train.list_variables(path))
+def checkpoint_keys(path):
+  """The names of the top-level objects the checkpoint at `path` holds:
+  `"model"`, `"optimizer"`, `"step"`, `"save_counter"` and, if the run had
+  them, `AVERAGE` and `LOSS_SCALE`."""
+  return {name.split("/")[0] for name, _ in tf.train.list_variables(path)
+          if not name.startswith("_")}
 
 
 def _restore(model, path, averaged):
@@ -240,7 +245,8 @@ def _restore(model, path, averaged):
     error is not kept (see `load_trained_model`).
   """
   try:
-    key = AVERAGE if averaged and has_average(path) else "model"
+    averaged = averaged and AVERAGE in checkpoint_keys(path)
+    key = AVERAGE if averaged else "model"
     status = tf.train.Checkpoint(**{key: model}).read(path)
     status.expect_partial()  # The optimizer and the step are not needed.
     # Fails for a tracked variable without a value in the checkpoint.

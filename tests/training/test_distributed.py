@@ -39,6 +39,12 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path, fashion_dir):
   assert report["fraction_of_weights_within_1e_5"] > 0.98
   assert report["max_weight_difference"] < 2 * 1e-3 * 3
   assert report["replicas_agree"]
+  float16 = report["float16_overflow"]
+  assert all(np.isfinite(float16["losses"]))
+  assert (float16["overflow_steps"], float16["nonfinite_steps"]) == (1, 0)
+  assert float16["scale_after_overflow"] == 2.0**59
+  assert float16["unchanged_by_overflow"] and float16["changed_by_second"]
+  assert float16["replicas_agree"]
   assert np.isfinite(report["fit_bits_per_dim"])
 
 

@@ -14,6 +14,7 @@ from tf_realnvp import io
 from tf_realnvp.training import loop
 from tf_realnvp.training import trainer as trainer_lib
 from tf_realnvp import workdirs
+from tests.training_helpers import pixel_batch
 from tests.training_helpers import tiny_config
 
 
@@ -55,9 +56,6 @@ def trainer(tmp_path, fashion_dir):
       tiny_config(tmp_path, fashion_dir, max_nonfinite_steps=3))
 
 
-def _batch(seed=0):
-  rng = np.random.default_rng(seed)
-  return tf.constant(rng.uniform(0, 256, (16, 28, 28, 1)).astype(np.float32))
 
 
 def _state(trainer):
@@ -65,15 +63,15 @@ def _state(trainer):
 
 
 def test_batch_with_nan_pixels_is_skipped_and_counted(trainer):
-  trainer.train_step(_batch(0))
+  trainer.train_step(pixel_batch(0))
   before = _state(trainer)
-  poisoned = _batch(1).numpy()
+  poisoned = pixel_batch(1).numpy()
   poisoned[3, 10, 10, 0] = np.nan
   assert np.isnan(trainer.train_step(tf.constant(poisoned)))
   assert trainer.nonfinite_steps == 1
   for old, new in zip(before, _state(trainer)):
     np.testing.assert_array_equal(old, new)  # Weights and running stats.
-  assert np.isfinite(trainer.train_step(_batch(2)))
+  assert np.isfinite(trainer.train_step(pixel_batch(2)))
   assert trainer.nonfinite_steps == 1 and trainer.consecutive_nonfinite == 0
   assert int(trainer.step.numpy()) == 3  # Batches, skipped or not.
 
@@ -91,8 +89,8 @@ def test_consecutive_nonfinite_steps_stop_training(trainer):
 def test_gradients_are_clipped_to_the_global_norm(tmp_path, fashion_dir):
   trainer = loop.prepare_trainer(
       tiny_config(tmp_path, fashion_dir, grad_clip_norm=1e-3))
-  grads, _, finite = trainer._replica_gradients(_batch())
-  assert bool(finite)
+  grads, _, loss_finite, grads_finite = trainer._replica_gradients(pixel_batch())
+  assert bool(loss_finite) and bool(grads_finite)
   np.testing.assert_allclose(tf.linalg.global_norm(grads), 1e-3, rtol=1e-4)
 
 

@@ -13,6 +13,9 @@ last["test_bits_per_dim"]
   evaluations, samples, summaries and progress bar;
 - `strategies`: the `tf.distribute` strategy named by `train.py --strategy`;
 - `optimizers`: `FusedAdam`, Keras's Adam with one kernel per variable;
+- `schedules`: `LearningRate`, warm-up and a constant or cosine rate;
+- `averaging`: `WeightAverage`, the exponential moving average of weights;
+- `loss_scaling`: `DynamicLossScale`, for float16 s/t networks;
 - `progress`: the progress bar.
 """
 

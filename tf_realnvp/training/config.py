@@ -118,9 +118,7 @@ class TrainConfig:
     if self.dtype_policy not in DTYPE_POLICIES:
       raise ValueError(
           f"dtype_policy must be one of {DTYPE_POLICIES}, received "
-          f"{self.dtype_policy!r}. (mixed_float16 would need loss scaling, "
-          "which this training loop does not do; mixed_bfloat16 has "
-          "float32's range and needs none.)")
+          f"{self.dtype_policy!r}.")
 
 
 def valid(value, minimum):

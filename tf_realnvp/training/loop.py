@@ -104,6 +104,9 @@ def _train_loop(trainer, start, writers, progress):
         tf.summary.scalar("bits_per_dim", train_bpd)
         tf.summary.scalar("images_per_sec", images_per_sec)
         tf.summary.scalar("skipped_steps", trainer.nonfinite_steps)
+        if trainer.loss_scale:
+          tf.summary.scalar("loss_scale", trainer.loss_scale.scale)
+          tf.summary.scalar("overflow_steps", trainer.overflow_steps)
     periodic = [
         (config.checkpoint_every, lambda: trainer.save_manager.save(step)),
         (config.eval_every, lambda: _evaluate_and_record(

@@ -21,6 +21,14 @@ Weight averaging (`ema_decay > 0`): `averaging.WeightAverage` after each
 applied update; the average is a second model, saved in the checkpoint as
 `average` (`workdirs.AVERAGE`) beside `model`, and is what `evaluate`,
 `classification_accuracy` and `sample_grid` use (`eval_model`).
+
+float16 s/t networks (`dtype_policy="mixed_float16"`): the gradients are
+those of the loss times `loss_scaling.DynamicLossScale`'s scale `S`,
+divided by `S` after the all-reduce. A step whose loss is finite but whose
+gradients overflowed is the loss scaler's to skip (`S` halves): it changes
+no weight and does not count towards `max_nonfinite_steps`, unless `S` is
+already 1. The scale is checkpointed as `loss_scale`
+(`workdirs.LOSS_SCALE`).
 """
 
 import hashlib
@@ -39,6 +47,7 @@ from tf_realnvp import pixels
 from tf_realnvp import workdirs
 from tf_realnvp.training import config as config_lib
 from tf_realnvp.training.averaging import WeightAverage
+from tf_realnvp.training.loss_scaling import DynamicLossScale
 from tf_realnvp.training.optimizers import FusedAdam
 from tf_realnvp.training.schedules import LearningRate
 
@@ -95,10 +104,15 @@ class Trainer:
           self.model, config_lib.build_model(
               config, self.spec.image_shape, self.condition),
           config.ema_decay) if config.ema_decay else None
+      self.loss_scale = (DynamicLossScale() if self.model.network_dtype_policy
+                         .compute_dtype == "float16" else None)
     self._trained = dict(model=self.model, optimizer=self.optimizer,
                          step=self.step)
-    averaged = {workdirs.AVERAGE: self.average.average} if self.average else {}
-    self.checkpoint = tf.train.Checkpoint(**self._trained, **averaged)
+    # What a checkpoint of this run holds besides `_trained`.
+    optional = ((workdirs.AVERAGE, self.average and self.average.average),
+                (workdirs.LOSS_SCALE, self.loss_scale))
+    self._optional = {k: v for k, v in optional if v is not None}
+    self.checkpoint = tf.train.Checkpoint(**self._trained, **self._optional)
     # Every worker restores from the chief's directory; only the chief saves
     # there, the others save (as they must, for the collective ops) into a
     # temporary directory, removed by `close` (and, if the worker was killed,
@@ -113,6 +127,7 @@ class Trainer:
                                    max_to_keep=1))
     self.nonfinite_steps = 0
     self.consecutive_nonfinite = 0
+    self.overflow_steps = 0  # Skipped by the loss scaler, in this run.
     self.start_step = 0
     self._train_step = tf.function(self._distributed_train_step, autograph=False)
     self._eval_step = tf.function(self._distributed_eval_step, autograph=False)
@@ -143,7 +158,8 @@ class Trainer:
     Refuses (without writing anything) a workdir whose model has another
     architecture, and a checkpoint that cannot be read. The weight average
     starts at the model's weights in a new workdir, and in one whose
-    checkpoint was written without averaging.
+    checkpoint was written without averaging; the loss scale at its initial
+    value where the checkpoint has none (a run resumed under float16).
 
     Returns:
       The step training resumes from (0 for a new workdir).
@@ -171,10 +187,11 @@ class Trainer:
       self._reset_average()
       return 0
     try:
-      has_average = workdirs.has_average(latest)
-      # A checkpoint written without averaging has no `average` to match.
-      reader = (self.checkpoint if has_average or not self.average else
-                tf.train.Checkpoint(**self._trained))
+      held = workdirs.checkpoint_keys(latest)
+      # A checkpoint written without averaging (loss scaling) has no
+      # `average` (`loss_scale`) to match.
+      reader = tf.train.Checkpoint(**self._trained, **{
+          k: v for k, v in self._optional.items() if k in held})
       reader.restore(latest).assert_existing_objects_matched()
     # A damaged file surfaces as OpError, ValueError, AssertionError, or even
     # IndexError ("Read less bytes than requested"): any failure here means
@@ -187,7 +204,7 @@ class Trainer:
           "move the bad checkpoint files away (training then resumes from "
           f"the previous one, listed in {workdirs.CHECKPOINTS}/checkpoint) or "
           "use a new --workdir.") from error
-    if not has_average:
+    if workdirs.AVERAGE not in held:
       self._reset_average()
     return int(self.step.numpy())
 
@@ -207,20 +224,23 @@ class Trainer:
     with tf.GradientTape() as tape:
       loss, per_example = losses.training_loss(
           self.model, y, self.global_batch_size, condition)
+      if self.loss_scale:
+        loss = self.loss_scale.scale_loss(loss)
     grads = tape.gradient(loss, variables)
     context = tf.distribute.get_replica_context()
     # The global norm must be the norm of the global-batch gradient.
     total_grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+    if self.loss_scale:
+      total_grads = self.loss_scale.unscale(total_grads)
     total_loss = context.all_reduce(tf.distribute.ReduceOp.SUM,
                                     tf.reduce_sum(per_example))
     _, norm = tf.clip_by_global_norm(total_grads, self.config.grad_clip_norm)
-    finite = tf.math.logical_and(tf.math.is_finite(norm),
-                                 tf.math.is_finite(total_loss))
     # Keras 3 sums the gradients across replicas: pass each replica's share
     # of the clipped global gradient.
     factor = tf.minimum(1.0, self.config.grad_clip_norm / norm) / tf.cast(
         context.num_replicas_in_sync, norm.dtype)
-    return [g * factor for g in total_grads], total_loss, finite
+    return ([g * factor for g in total_grads], total_loss,
+            tf.math.is_finite(total_loss), tf.math.is_finite(norm))
 
   def _apply(self, grads):
     self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
@@ -234,17 +254,19 @@ class Trainer:
       self.average.update(self.optimizer.iterations)
 
   def _distributed_train_step(self, batch):
-    """One step on a distributed batch; returns `(sum of bits/dim, finite)`.
+    """One step on a distributed batch; returns `(sum of bits/dim, finite,
+    overflow)`, `overflow` for a step the loss scaler skipped.
 
     The step counter counts batches, skipped or not, so that the data
     position follows from it on resume.
     """
     running_stats = self.model.non_trainable_variables
     saved_stats = [tf.identity(v) for v in running_stats]
-    grads, total_loss, finite = self.strategy.run(
-        self._replica_gradients, args=(batch,))
-    total_loss = self.strategy.experimental_local_results(total_loss)[0]
-    finite = self.strategy.experimental_local_results(finite)[0]
+    grads, *per_replica = self.strategy.run(self._replica_gradients,
+                                            args=(batch,))
+    total_loss, loss_finite, grads_finite = (
+        self.strategy.experimental_local_results(x)[0] for x in per_replica)
+    finite = tf.math.logical_and(loss_finite, grads_finite)
 
     def restore_running_stats():
       # The forward pass already updated the batch-norm running averages.
@@ -255,7 +277,14 @@ class Trainer:
     # optimizer's) is not allowed inside a replica-context cond.
     tf.cond(finite, lambda: self._update(grads), restore_running_stats)
     self.step.assign_add(1)
-    return total_loss, finite
+    overflow = tf.constant(False)
+    if self.loss_scale:
+      overflow = tf.math.logical_and(
+          loss_finite, tf.math.logical_not(tf.math.logical_or(
+              grads_finite, self.loss_scale.at_floor())))
+      with tf.control_dependencies([overflow]):
+        self.loss_scale.adjust(grads_finite)
+    return total_loss, finite, overflow
 
   def _unpack(self, batch):
     """`(y, condition)` of a batch (`condition` `None` if unconditional)."""
@@ -315,10 +344,16 @@ class Trainer:
   def train_step(self, batch):
     """Runs one guarded step; returns the batch's mean bits/dim (or NaN).
 
+    A step the loss scaler skipped (float16 gradients overflowed) returns
+    its finite loss and is counted in `overflow_steps` only.
+
     Raises:
       TrainingDiverged: after `max_nonfinite_steps` skipped steps in a row.
     """
-    total_loss, finite = self._train_step(batch)
+    total_loss, finite, overflow = self._train_step(batch)
+    if bool(overflow):
+      self.overflow_steps += 1
+      return float(total_loss) / self.global_batch_size
     if bool(finite):
       self.consecutive_nonfinite = 0
       return float(total_loss) / self.global_batch_size
