@@ -69,6 +69,8 @@ VARIANTS = {
                 dequantization="variational"),
     "ema_cosine": dict(ema_decay=0.995, warmup_steps=100,
                        lr_schedule="cosine"),
+    "ema_cosine_2e3": dict(ema_decay=0.995, warmup_steps=100,
+                           lr_schedule="cosine", learning_rate=2e-3),
 }
 flags.DEFINE_list("variants", ["baseline"],
                   f"Training options of real_nvp, among {', '.join(VARIANTS)}.")

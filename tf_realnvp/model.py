@@ -115,7 +115,10 @@ class RealNVP(keras.Model):
       batch-norm bijectors, every log-determinant and the base density. The
       model's own `dtype_policy` is therefore always the variable dtype, so
       that `model(y)` never casts pixels; `network_dtype_policy` holds the
-      requested policy.
+      requested policy. `"mixed_float16"` (GPUs without fast bfloat16)
+      trains with dynamic loss scaling: `compile` wraps the optimizer in
+      `keras.optimizers.LossScaleOptimizer`, `train.py` scales the loss
+      itself (`tf_realnvp.training.loss_scaling`).
     **kwargs: `keras.Model` arguments (`name`, `trainable`).
   """
 
