@@ -100,6 +100,13 @@ def tiny_model(seed=0, **overrides):
   return model
 
 
+def copy_weights(source, target):
+  """Assigns each variable of `source` to the same variable of `target`
+  (two models of one architecture, e.g. under different dtype policies)."""
+  for from_variable, to_variable in zip(source.variables, target.variables):
+    to_variable.assign(from_variable)
+
+
 def coupling_network(mask, seed=0, cls=None, condition_dim=0):
   """A randomised float64 s/t network fitting a `CouplingMask` (taking
   conditions `[N, condition_dim]` if `condition_dim > 0`)."""

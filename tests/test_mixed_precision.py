@@ -33,8 +33,7 @@ def _models(**overrides):
   models = [flow_checks.tiny_model(seed=5, image_shape=SHAPE, dtype=dtype,
                                    **overrides)
             for dtype in ("float32", MIXED)]
-  for source, target in zip(models[0].variables, models[1].variables):
-    target.assign(source)
+  flow_checks.copy_weights(*models)
   return models
 
 

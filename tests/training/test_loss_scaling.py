@@ -75,9 +75,7 @@ def test_float16_gradients_and_update_match_float32(tmp_path, fashion_dir):
   # Random weights: a new flow is the identity, whose s/t gradients are
   # those of its last (zero) layers only.
   flow_checks.randomize_weights(trainers[0].model, seed=3)
-  for source, target in zip(trainers[0].model.variables,
-                            trainers[1].model.variables):
-    target.assign(source)
+  flow_checks.copy_weights(trainers[0].model, trainers[1].model)
   assert {n.compute_dtype for n in trainers[1].model.coupling_networks} == {
       "float16"}
   batch = pixel_batch(4)
@@ -154,8 +152,7 @@ def test_scale_is_checkpointed_and_resume_is_bit_identical(tmp_path,
 def test_float16_export_serves_through_the_tf1_loader(tmp_path):
   models = [flow_checks.tiny_model(seed=2, dtype=dtype)
             for dtype in ("float32", FLOAT16)]
-  for source, target in zip(models[0].variables, models[1].variables):
-    target.assign(source)
+  flow_checks.copy_weights(*models)
   path = export.export_saved_model(models[1], str(tmp_path), 1)
   assert export_helpers.saved_conv_dtypes(path) == {tf.float16}
   images = export_helpers.random_images(3, models[1].image_shape, seed=4)

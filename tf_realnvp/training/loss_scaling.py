@@ -41,7 +41,8 @@ class DynamicLossScale(tf.Module):
   def __init__(self, initial_scale=2.0**15, growth_steps=2000):
     super().__init__(name="loss_scale")
     if not initial_scale >= 1:
-      raise ValueError(f"initial_scale must be >= 1, received {initial_scale!r}.")
+      raise ValueError(f"initial_scale must be >= 1, received "
+                       f"{initial_scale!r}.")
     if int(growth_steps) != growth_steps or growth_steps < 1:
       raise ValueError(f"growth_steps must be an int >= 1, received "
                        f"{growth_steps!r}.")
