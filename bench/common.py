@@ -40,9 +40,10 @@ def architecture(config):
   return kwargs, int(values["batch_size"])
 
 
-def trainer(config, **overrides):
+def trainer(config, strategy=None, rewrites=None, **overrides):
   """A `training.Trainer` of a `CONFIGS` entry's dataset, architecture and
-  batch (no workdir is written), with `TrainConfig` fields `overrides`."""
+  batch (no workdir is written), with `TrainConfig` fields `overrides` and
+  the Trainer's `strategy` and Grappler `rewrites`."""
   kwargs, batch_size = architecture(config)
   fields = dict(workdir="/unused",
                 dataset=flagfiles.read_flagfile(CONFIGS[config])["dataset"],
@@ -50,7 +51,8 @@ def trainer(config, **overrides):
                 num_blocks=kwargs["num_blocks"],
                 num_filters=kwargs["num_filters"], batch_size=batch_size)
   fields.update(overrides)
-  return training.Trainer(training.TrainConfig(**fields))
+  return training.Trainer(training.TrainConfig(**fields), strategy,
+                          rewrites=rewrites)
 
 
 def _int_or_none(value):

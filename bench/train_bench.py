@@ -2,6 +2,9 @@
 
   python bench/train_bench.py [--configs=fashion_mnist,cifar10,imagenet32]
                               [--steps=5] [--jit_compile] [--keras_adam]
+                              [--tf_grappler] [--rewrites=tensorflow]
+                              [--mirrored_cpus=2] [--intra_op_threads=1]
+                              [--inter_op_threads=2]
                               [--dtype_policy=mixed_bfloat16] [--json]
 
 For each configuration (the architecture and batch of its flagfile in
@@ -15,6 +18,13 @@ trained the same way (forward + backward + SGD), under the same Keras dtype
 policy, its steps alternating with the model's (see `_time_interleaved`).
 `ratio` is the model's achieved FLOP/s over the stack's: the median over
 rounds of each round's ratio, with its smallest and largest.
+
+`first_step_sec` is the first call (tracing, Grappler, the graph's
+instantiation and the step). Later variants' first steps run with what the
+earlier ones left in oneDNN's primitive cache; compare first steps across
+processes (`--rewrites`). Thread pools (`--intra_op_threads`,
+`--inter_op_threads`) and `--mirrored_cpus` apply to the whole process:
+compare them across processes too, alternating runs.
 """
 
 import time
@@ -30,6 +40,8 @@ import tensorflow as tf  # noqa: E402
 
 from tf_realnvp import data  # noqa: E402
 from tf_realnvp.model import DTYPE_POLICIES  # noqa: E402
+from tf_realnvp.training import graph_options  # noqa: E402
+from tf_realnvp.training import strategies  # noqa: E402
 
 flags.DEFINE_list("configs", list(common.CONFIGS), "Configurations to time.")
 flags.DEFINE_integer("steps", 5, "Timed rounds per configuration (one step "
@@ -42,6 +54,22 @@ flags.DEFINE_bool("recompute_gradients", False, "Train with recomputation.")
 flags.DEFINE_bool("keras_adam", False, "Also time the model trained with "
                   "keras.optimizers.Adam (the trainer's FusedAdam does the "
                   "same math), interleaved with the others.")
+flags.DEFINE_enum("rewrites", "trainer", ["trainer", "tensorflow"],
+                  "Grappler passes of the model's step: the trainer's "
+                  "(`graph_options.rewrites_for` its devices) or "
+                  "TensorFlow's defaults; first steps compare fairly only "
+                  "across processes (oneDNN caches what a first step built).")
+flags.DEFINE_integer("mirrored_cpus", 0, "Split the CPU into this many "
+                     "logical devices and train the model (not the ceiling) "
+                     "under MirroredStrategy across them (0: one device).",
+                     lower_bound=0)
+flags.DEFINE_integer("intra_op_threads", 0, "Threads per op (0: TensorFlow's "
+                     "default, the core count).", lower_bound=0)
+flags.DEFINE_integer("inter_op_threads", 0, "Ops at once (0: TensorFlow's "
+                     "default).", lower_bound=0)
+flags.DEFINE_bool("tf_grappler", False, "Also time the model compiled with "
+                  "TensorFlow's default Grappler passes (the trainer's are "
+                  "`graph_options.rewrites_for` its devices), interleaved.")
 flags.DEFINE_enum("dtype_policy", "float32", list(DTYPE_POLICIES),
                   "Policy of the s/t networks and of the conv stack.")
 flags.DEFINE_bool("ceiling", True, "Also time the plain conv stack.")
@@ -76,10 +104,18 @@ def _time_interleaved(steps, batch, warmup, rounds):
   return seconds, first
 
 
-def _model_step(config, keras_adam=False):
-  trainer = common.trainer(config,
+def _model_step(config, batch, keras_adam=False, rewrites=None):
+  """The trainer's guarded step on `batch` (its argument is ignored)."""
+  strategy = (strategies.make_strategy("mirrored", [
+      f"/cpu:{i}" for i in range(FLAGS.mirrored_cpus)])
+              if FLAGS.mirrored_cpus else None)
+  trainer = common.trainer(config, strategy=strategy, rewrites=rewrites,
                            recompute_gradients=FLAGS.recompute_gradients,
                            dtype_policy=FLAGS.dtype_policy)
+  if strategy:
+    parts = tf.split(batch, FLAGS.mirrored_cpus)
+    batch = strategy.experimental_distribute_values_from_function(
+        lambda context: parts[context.replica_id_in_sync_group])
   if keras_adam:
     with trainer.strategy.scope():
       trainer.optimizer = keras.optimizers.Adam(trainer.config.learning_rate)
@@ -87,7 +123,7 @@ def _model_step(config, keras_adam=False):
   if FLAGS.jit_compile:
     trainer._train_step = tf.function(  # pylint: disable=protected-access
         trainer._distributed_train_step, jit_compile=True, autograph=False)  # pylint: disable=protected-access
-  return trainer.train_step
+  return lambda _: trainer.train_step(batch)
 
 
 def _conv_stack_step(networks, batch_size):
@@ -128,6 +164,10 @@ def _pipeline_rate(batch_size, batches=50):
 
 def main(argv):
   del argv
+  tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads)
+  tf.config.threading.set_inter_op_parallelism_threads(FLAGS.inter_op_threads)
+  if FLAGS.mirrored_cpus:
+    strategies.logical_cpus(FLAGS.mirrored_cpus)
   if not FLAGS.grappler:
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
   rows = []
@@ -137,11 +177,16 @@ def main(argv):
     train_flops = 3 * common.forward_flops_per_image(networks)
     batch = tf.constant(np.random.default_rng(0).uniform(
         0, 256, (batch_size,) + kwargs["image_shape"]).astype(np.float32))
-    steps = {"model": _model_step(config)}
+    steps = {"model": _model_step(config, batch, rewrites=(
+        graph_options.TENSORFLOW_DEFAULTS if FLAGS.rewrites == "tensorflow"
+        else None))}
     if FLAGS.ceiling:
       steps["ceiling"] = _conv_stack_step(networks, batch_size)
     if FLAGS.keras_adam:
-      steps["keras_adam"] = _model_step(config, keras_adam=True)
+      steps["keras_adam"] = _model_step(config, batch, keras_adam=True)
+    if FLAGS.tf_grappler:
+      steps["tf_grappler"] = _model_step(
+          config, batch, rewrites=graph_options.TENSORFLOW_DEFAULTS)
     seconds, first = _time_interleaved(list(steps.values()), batch,
                                        FLAGS.warmup, FLAGS.steps)
     seconds = dict(zip(steps, seconds))
@@ -158,23 +203,30 @@ def main(argv):
                  np.median(seconds["ceiling"]) / 1e9,
                  ratio=np.median(ratios), ratio_min=ratios.min(),
                  ratio_max=ratios.max())
-    if FLAGS.keras_adam:
-      row.update(
-          keras_adam_images_per_sec=batch_size / np.median(
-              seconds["keras_adam"]),
-          keras_adam_first_step_sec=first["keras_adam"])
+    for variant in ("keras_adam", "tf_grappler"):
+      if variant in steps:
+        row.update({
+            f"{variant}_images_per_sec": batch_size / np.median(
+                seconds[variant]),
+            f"{variant}_first_step_sec": first[variant]})
     rows.append(row)
   if FLAGS.pipeline:
     rows.append(dict(config="fashion_mnist input pipeline", batch=64,
                      images_per_sec=_pipeline_rate(64)))
   options = (f"jit_compile={FLAGS.jit_compile} grappler={FLAGS.grappler} "
+             f"rewrites={FLAGS.rewrites} "
+             f"mirrored_cpus={FLAGS.mirrored_cpus} "
+             f"intra_op_threads={FLAGS.intra_op_threads} "
+             f"inter_op_threads={FLAGS.inter_op_threads} "
              f"recompute_gradients={FLAGS.recompute_gradients} "
              f"dtype_policy={FLAGS.dtype_policy}")
   common.report(rows, ["config", "batch", "gflop_per_image", "images_per_sec",
                        "gflops", "ceiling_gflops", "ratio", "ratio_min",
                        "ratio_max", "first_step_sec",
                        "keras_adam_images_per_sec",
-                       "keras_adam_first_step_sec"],
+                       "keras_adam_first_step_sec",
+                       "tf_grappler_images_per_sec",
+                       "tf_grappler_first_step_sec"],
                 FLAGS.json, f"Train step ({options})")
 
 

@@ -1,8 +1,10 @@
 """Tests of tf_realnvp/training/trainer.py and loop.py on the real
 Fashion-MNIST (prepared offline)."""
 
+import io as io_lib
 import json
 import os
+import re
 from unittest import mock
 
 import numpy as np
@@ -30,9 +32,13 @@ def test_short_run_lowers_test_bits_per_dim_and_writes_its_outputs(
                        sample_every=40, eval_examples=256)
   trainer = loop.prepare_trainer(config)
   initial = trainer.evaluate()
-  result = loop.run(trainer)
+  stream = io_lib.StringIO()
+  result = loop.run(trainer, stream)
   print(f"test bits/dim {initial:.3f} -> {result['test_bits_per_dim']:.3f}")
   assert result["test_bits_per_dim"] < initial - 0.3
+  # The user sees that the first step is being built, then how long it took.
+  assert re.findall(r"Building the train step .*\nFirst step done in "
+                    r"\d+\.\d s\.\n", stream.getvalue())
   metrics = _read_metrics(tmp_path)
   assert [m["step"] for m in metrics] == [20, 40]
   assert metrics[-1] == result

@@ -16,6 +16,7 @@ last["test_bits_per_dim"]
 - `schedules`: `LearningRate`, warm-up and a constant or cosine rate;
 - `averaging`: `WeightAverage`, the exponential moving average of weights;
 - `loss_scaling`: `DynamicLossScale`, for float16 s/t networks;
+- `graph_options`: the Grappler passes of the compiled steps;
 - `progress`: the progress bar.
 """
 

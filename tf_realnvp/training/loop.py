@@ -10,6 +10,7 @@ The workdir's files are listed in `tf_realnvp.workdirs`.
 
 import math
 import os
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -87,7 +88,14 @@ def _train_loop(trainer, start, writers, progress):
   train_bpd, images_per_sec, last = float("nan"), float("nan"), None
   iterator = iter(trainer.train_dataset(start))
   for step in range(start + 1, config.train_steps + 1):
+    if step == start + 1:
+      progress.message("Building the train step (tracing and graph "
+                       "optimisation, once per run)...")
+      started = time.perf_counter()
     loss = trainer.train_step(next(iterator))
+    if step == start + 1:
+      progress.message(f"First step done in "
+                       f"{time.perf_counter() - started:.1f} s.")
     throughput.add(config.batch_size)
     if math.isfinite(loss):
       recent.append(loss)

@@ -46,6 +46,7 @@ from tf_realnvp import losses
 from tf_realnvp import pixels
 from tf_realnvp import workdirs
 from tf_realnvp.training import config as config_lib
+from tf_realnvp.training import graph_options
 from tf_realnvp.training.averaging import WeightAverage
 from tf_realnvp.training.loss_scaling import DynamicLossScale
 from tf_realnvp.training.optimizers import FusedAdam
@@ -69,9 +70,12 @@ class Trainer:
   Args:
     config: a `TrainConfig`.
     strategy: a `tf.distribute.Strategy`; the default strategy if `None`.
+    rewrites: the Grappler passes of the compiled steps (a
+      `RewriterConfig`, see `graph_options`); if `None`,
+      `graph_options.rewrites_for` the strategy's devices.
   """
 
-  def __init__(self, config, strategy=None):
+  def __init__(self, config, strategy=None, rewrites=None):
     self.config = config
     self.strategy = strategy or tf.distribute.get_strategy()
     self.spec = data.dataset_spec(config.dataset, config.image_size)
@@ -129,10 +133,14 @@ class Trainer:
     self.consecutive_nonfinite = 0
     self.overflow_steps = 0  # Skipped by the loss scaler, in this run.
     self.start_step = 0
-    self._train_step = tf.function(self._distributed_train_step, autograph=False)
-    self._eval_step = tf.function(self._distributed_eval_step, autograph=False)
-    self._classify_step = tf.function(self._distributed_classify_step,
-                                      autograph=False)
+    self.rewrites = (graph_options.rewrites_for(self.strategy)
+                     if rewrites is None else rewrites)
+    self._train_step, self._eval_step, self._classify_step = (
+        graph_options.called_with(tf.function(step, autograph=False),
+                                  self.rewrites)
+        for step in (self._distributed_train_step,
+                     self._distributed_eval_step,
+                     self._distributed_classify_step))
     self._sample_conditions = None
 
   def close(self):
