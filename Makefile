@@ -38,9 +38,14 @@ demo: $(VENV)/.installed system-deps
 
 # Benchmarks (each prints a table; add ARGS=--json for JSON).
 .PHONY: bench-train bench-memory bench-export bench-glow bench-budget \
-	bench-multi-worker bench-anomaly
+	bench-multi-worker bench-anomaly bench-peer
 bench-train: $(VENV)/.installed
 	$(PY) bench/train_bench.py $(ARGS)
+# PyTorch and chrischute/real-nvp go into bench/.peer (its own venv), never
+# into this repository (PEER_REPO=<url or local clone> to clone from elsewhere).
+bench-peer: $(VENV)/.installed
+	bash bench/peer_setup.sh
+	$(PY) bench/peer_bench.py $(ARGS)
 bench-memory: $(VENV)/.installed
 	$(PY) bench/memory_bench.py $(ARGS)
 bench-export: $(VENV)/.installed
