@@ -3,6 +3,7 @@
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import config_pb2
+from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
 from tensorflow.python.eager import context
 
 from tf_realnvp.training import graph_options
@@ -34,15 +35,11 @@ def test_rewrites_reach_calls_inside_only_and_the_process_setting_wins():
     ctx._optimizer_experimental_options = saved  # pylint: disable=protected-access
     ctx.function_call_options = None  # Rebuilt from the restored config.
   ours, process_wins = seen
-  on, off = (graph_options.rewriter_config_pb2.RewriterConfig.ON,
-             graph_options.rewriter_config_pb2.RewriterConfig.OFF)
-  assert ours.meta_optimizer_iterations == (
-      graph_options.rewriter_config_pb2.RewriterConfig.ONE)
-  assert ours.memory_optimization == (
-      graph_options.rewriter_config_pb2.RewriterConfig.NO_MEM_OPT)
-  assert ours.constant_folding == off
-  assert process_wins.constant_folding == on
-  assert process_wins.layout_optimizer == off
+  assert ours.meta_optimizer_iterations == RewriterConfig.ONE
+  assert ours.memory_optimization == RewriterConfig.NO_MEM_OPT
+  assert ours.constant_folding == RewriterConfig.OFF
+  assert process_wins.constant_folding == RewriterConfig.ON
+  assert process_wins.layout_optimizer == RewriterConfig.OFF
   assert _call_rewrites() == outside
 
 
