@@ -55,16 +55,25 @@ def test_training_mode_normalizes_and_updates_running_averages(
   np.testing.assert_allclose(out, _normalized(x, *used, layer), rtol=1e-10)
 
 
-def test_affine_matches_normalization_and_has_the_closed_form_slope():
-  layer = _layer()
-  mean, variance = np.array([0.5, -1.0]), np.array([2.0, 0.25])
-  multiplier, offset = layer.affine(mean, variance)
-  x = _inputs()
-  np.testing.assert_allclose(x * multiplier + offset,
-                             _normalized(x, mean, variance, layer), rtol=1e-12)
+@pytest.mark.parametrize("training", [False, True])
+def test_log_scales_have_the_closed_form_and_denormalize_inverts_eval_mode(
+    training):
+  layer, x = _layer(momentum=0.9), _inputs()
+  moving = (np.asarray(layer.moving_mean), np.asarray(layer.moving_variance))
+  used = (x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))) if training else moving
+  out, log_scale = layer(x, training=training, return_log_scale=True)
+  np.testing.assert_allclose(out, _normalized(x, *used, layer), rtol=1e-10)
   np.testing.assert_allclose(
-      np.log(np.abs(multiplier)),
-      np.log(np.abs(layer.gamma)) - 0.5 * np.log(variance + EPS), rtol=1e-12)
+      log_scale, np.log(np.abs(layer.gamma)) - 0.5 * np.log(used[1] + EPS),
+      rtol=1e-12)
+  # One update per call in training mode, none in evaluation mode.
+  expected_mean = 0.9 * moving[0] + 0.1 * used[0] if training else moving[0]
+  np.testing.assert_allclose(layer.moving_mean, expected_mean, rtol=1e-12)
+  if not training:
+    back, back_log_scale = layer.denormalize(out)
+    np.testing.assert_allclose(back, x, rtol=1e-12)
+    np.testing.assert_allclose(back_log_scale, log_scale, rtol=1e-12)
+    assert not np.allclose(out, x, atol=0.1)
 
 
 def test_running_averages_are_synchronised_on_read_with_mean():

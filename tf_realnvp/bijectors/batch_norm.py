@@ -18,8 +18,9 @@ class BatchNorm(OnePassBijector):
         - \tfrac12 \log(\tilde\sigma_c^2 + \epsilon)\right),$$
 
   with `(mu~, sigma~^2)` the minibatch moments of `y` when `training=True`
-  (which also updates the layer's running averages, once per distinct `y`
-  thanks to the bijector cache; see the layer for the appendix E option) and
+  (the layer's `call`, which also updates its running averages: once per
+  evaluation of `inverse`, and `log_prob` evaluates it once per `y`, the
+  log-det coming with it; see the layer for the appendix E option) and
   the running averages otherwise. `forward` (latent -> pixels, sampling)
   always de-normalises with the running averages: the minibatch statistics
   of the `y` being generated are not known before it exists. In evaluation
@@ -41,18 +42,16 @@ class BatchNorm(OnePassBijector):
         event_shape, parameters=parameters, name=name,
         dtype=layer.compute_dtype)
 
-  def _log_det(self, multiplier):
+  def _log_det(self, log_scale):
+    """`H * W * sum_c log_scale_c`, the log-det of one image."""
     height, width, _ = self.event_shape
-    return height * width * tf.reduce_sum(tf.math.log(tf.abs(multiplier)))
+    return height * width * tf.reduce_sum(log_scale)
 
   def _inverse_and_log_det(self, y):
-    multiplier, offset = self._layer.affine(
-        *self._layer.statistics(y, self._training))
-    z = y * multiplier + offset
-    return z, tf.fill(tf.shape(y)[:1], self._log_det(multiplier))
+    z, log_scale = self._layer(y, training=self._training,
+                               return_log_scale=True)
+    return z, tf.fill(tf.shape(y)[:1], self._log_det(log_scale))
 
   def _forward_and_log_det(self, z):
-    multiplier, offset = self._layer.affine(
-        *self._layer.statistics(z, training=False))
-    y = (z - offset) / multiplier
-    return y, tf.fill(tf.shape(z)[:1], -self._log_det(multiplier))
+    y, log_scale = self._layer.denormalize(z)
+    return y, tf.fill(tf.shape(z)[:1], -self._log_det(log_scale))

@@ -39,7 +39,7 @@ class BatchNormalization(keras.layers.Layer):
 
   whose Jacobian is diagonal with log-determinant per example
   `H * W * sum_c (log|gamma_c| - 0.5 log(var_c + eps))` (paper, section 3.7;
-  `affine` returns the per-channel slope and offset). `gamma` and `beta` are learned when `scale` and
+  `call(..., return_log_scale=True)` returns the per-channel log-slopes). `gamma` and `beta` are learned when `scale` and
   `center` are set.
 
   Which statistics are used:
@@ -115,16 +115,11 @@ class BatchNormalization(keras.layers.Layer):
           trainable=False, synchronization="on_read", aggregation="mean",
           autocast=False, name=name)
 
-  def statistics(self, x, training):
-    """Returns the `(mean, variance)` to normalise `x` with, each `[C]`.
-
-    In training mode this also updates the running averages (once per call,
-    except inside `frozen_running_averages`).
-
-    Args:
-      x: `[N, H, W, C]` inputs (moments are taken in the variable dtype).
-      training: Python bool.
-    """
+  def _statistics(self, x, training):
+    """The `(mean, variance)` to normalise `x` `[N, H, W, C]` with, each
+    `[C]` (moments taken in the variable dtype); in training mode this also
+    updates the running averages (except inside
+    `frozen_running_averages`)."""
     if not training:
       return (tf.convert_to_tensor(self.moving_mean),
               tf.convert_to_tensor(self.moving_variance))
@@ -165,7 +160,7 @@ class BatchNormalization(keras.layers.Layer):
     mean = totals[0] / totals[2]
     return mean, tf.maximum(totals[1] / totals[2] - tf.square(mean), 0.0)
 
-  def affine(self, mean, variance):
+  def _affine(self, mean, variance):
     """The normalisation as `x * multiplier + offset`, each `[C]`.
 
     `multiplier = gamma / sqrt(variance + eps)`,
@@ -180,13 +175,43 @@ class BatchNormalization(keras.layers.Layer):
       offset += self.beta
     return multiplier, offset
 
-  def call(self, inputs, training=None):
+  def call(self, inputs, training=None, return_log_scale=False):
+    """Normalises `inputs` `[N, H, W, C]`; in training mode updates the
+    running averages, once per call.
+
+    Args:
+      inputs: `[N, H, W, C]`.
+      training: Python bool, minibatch statistics (see the class docstring).
+      return_log_scale: also return `log|multiplier|` `[C]` (variable
+        dtype), the log-slope of each channel's affine map: a batch-norm
+        bijector's log-determinant is `H * W` times its sum.
+
+    Returns:
+      The normalised `[N, H, W, C]`, and with `return_log_scale` the
+      log-slopes.
+    """
     training = bool(training)
-    if self._can_fuse(inputs, training):
+    if not return_log_scale and self._can_fuse(inputs, training):
       return self._fused_call(inputs, training)
-    multiplier, offset = self.affine(*self.statistics(inputs, training))
-    return (inputs * tf.cast(multiplier, inputs.dtype) +
-            tf.cast(offset, inputs.dtype))
+    multiplier, offset = self._affine(*self._statistics(inputs, training))
+    outputs = (inputs * tf.cast(multiplier, inputs.dtype) +
+               tf.cast(offset, inputs.dtype))
+    if return_log_scale:
+      return outputs, tf.math.log(tf.abs(multiplier))
+    return outputs
+
+  def denormalize(self, outputs):
+    """The inverse of evaluation-mode `call` (running averages).
+
+    Returns:
+      `(inputs, log_scale)`: `(outputs - offset) / multiplier` `[N, H, W, C]`
+      and the log-slopes `log|multiplier|` `[C]` of the normalisation (the
+      inverse's are their negatives).
+    """
+    multiplier, offset = self._affine(*self._statistics(outputs, False))
+    inputs = ((outputs - tf.cast(offset, outputs.dtype)) /
+              tf.cast(multiplier, outputs.dtype))
+    return inputs, tf.math.log(tf.abs(multiplier))
 
   def _can_fuse(self, inputs, training):
     """Whether TF's fused kernel computes exactly this layer's `call`.
@@ -204,7 +229,7 @@ class BatchNormalization(keras.layers.Layer):
     """`call` with `tf.compat.v1.nn.fused_batch_norm` (several times faster).
 
     In training mode the kernel returns the Bessel-corrected batch variance;
-    the running average is updated with the biased one, as `statistics`
+    the running average is updated with the biased one, as `_statistics`
     does.
     """
     channels = inputs.shape[-1]
