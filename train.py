@@ -26,6 +26,7 @@ from tf_realnvp import io
 from tf_realnvp import training
 from tf_realnvp import workdirs
 from tf_realnvp.dequantization import DEQUANTIZATIONS
+from tf_realnvp.flow import STEP_TYPES
 from tf_realnvp.model import DTYPE_POLICIES
 from tf_realnvp.training import config as config_lib
 from tf_realnvp.training import strategies
@@ -67,6 +68,11 @@ flags.DEFINE_integer("num_blocks", _DEFAULTS.num_blocks,
                      "Residual blocks per scale/shift network.")
 flags.DEFINE_integer("num_filters", _DEFAULTS.num_filters,
                      "Feature maps of the first scale (doubling per scale).")
+flags.DEFINE_enum("step_type", _DEFAULTS.step_type, list(STEP_TYPES),
+                  "What each step of the flow is: real_nvp (the paper's: an "
+                  "affine coupling, then batch normalisation) or glow (actnorm "
+                  "with data-dependent initialisation, an invertible 1x1 "
+                  "convolution, then the affine coupling).")
 flags.DEFINE_float("l2_scale", _DEFAULTS.l2_scale,
                    "L2 penalty on the weight-norm scales.")
 flags.DEFINE_float("batch_norm_momentum", _DEFAULTS.batch_norm_momentum,

@@ -18,7 +18,7 @@ import psutil  # noqa: E402
 from tf_realnvp import data  # noqa: E402
 from tf_realnvp import flagfiles  # noqa: E402
 from tf_realnvp import training  # noqa: E402
-from tf_realnvp.bijectors import multiscale  # noqa: E402
+from tf_realnvp.flow import multiscale_layout  # noqa: E402
 
 # name -> flagfile in configs/ (the architectures the benchmarks measure).
 CONFIGS = {
@@ -66,8 +66,8 @@ def conv_shapes(image_shape, num_scales, num_blocks, num_filters):
   residual block, and the output convolution (to `s` and `t`).
   """
   networks = []
-  for spec in multiscale.couplings(
-      multiscale.multiscale_layout(image_shape, num_scales, num_filters)):
+  for spec in (step for scale in multiscale_layout(
+      image_shape, num_scales, num_filters) for step in scale.steps):
     mask = spec.mask()
     height, width, _ = spec.event_shape
     filters = spec.num_filters
@@ -91,9 +91,28 @@ def forward_flops_per_image(networks, kernel_size=3):
              for shapes in networks for h, w, c_in, c_out in shapes)
 
 
+def cpu_model():
+  """The CPU's model name and the vector extensions that decide CPU speed
+  here (AVX-512, its bfloat16 instructions, AMX), from /proc/cpuinfo."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      info = f.read()
+  except OSError:
+    return platform.processor() or platform.machine()
+  fields = dict(line.split(":", 1) for line in info.splitlines()
+                if ":" in line)
+  fields = {k.strip(): v.strip() for k, v in fields.items()}
+  flags = set(fields.get("flags", "").split())
+  extensions = [name for name, flag in (("AVX-512", "avx512f"),
+                                        ("AVX512-BF16", "avx512_bf16"),
+                                        ("AMX", "amx_tile")) if flag in flags]
+  return (f"{fields.get('model name', platform.machine())} "
+          f"({', '.join(extensions) or 'no AVX-512, no AMX'})")
+
+
 def machine():
   """A one-line description of where the numbers come from."""
-  return (f"{platform.processor() or platform.machine()}, "
+  return (f"{cpu_model()}, "
           f"{psutil.cpu_count(logical=True)} CPUs, "
           f"{psutil.virtual_memory().total / 2**30:.0f} GiB, "
           f"Python {platform.python_version()}")

@@ -144,8 +144,8 @@ def write_workdir(model, workdir, step):
   # and must show that they load without this package.
   from tf_realnvp import workdirs  # pylint: disable=import-outside-toplevel
   config = dict(image_shape=list(model.image_shape),
-                num_scales=model.num_scales, num_blocks=model.num_blocks,
-                num_filters=model.num_filters)
+                num_scales=model.num_scales, num_blocks=model.config.num_blocks,
+                num_filters=model.config.num_filters)
   if model.conditioning is not None:
     config.update(model.conditioning.get_config())
   workdirs.write_model_config(workdir, config)

@@ -28,6 +28,8 @@ KINDS = {
     "vectors": (dict(condition_shape=(ATTRIBUTES,)),
                 np.array([[1, 0, 0, 1, 1], [0, 1, 1, 0, 0],
                           [0.5, -1, 2, 0, 1]], np.float64)),
+    "glow_classes": (dict(num_classes=NUM_CLASSES, step_type="glow"),
+                     np.array([1, 0, 2])),
 }
 
 
@@ -112,7 +114,7 @@ def test_tfp_bijector_kwargs_reach_every_coupling(kind):
         routed.append(key)
 
   leaves(kwargs)
-  assert routed == ["conditional_input"] * len(model.coupling_networks)
+  assert routed == ["conditional_input"] * len(model.flow.steps)
   with pytest.raises(ValueError, match="pass a condition"):
     dist.log_prob(y)
 

@@ -94,7 +94,7 @@ def _logit_normal_model():
 
 
 def _closed_form_bits_per_dim(model, image):
-  alpha = model.alpha
+  alpha = model.config.alpha
   def l(y):  # pylint: disable=invalid-name
     return scipy.special.logit(alpha + (1 - 2 * alpha) * y / 256)
   log_p = np.sum(np.log(scipy.special.ndtr(l(image + 1)) -

@@ -1,4 +1,5 @@
-"""Tests of tf_realnvp/latents.py and `RealNVP.encode/decode(per_scale=True)`.
+"""Tests of the latent pieces (`MultiScaleFlow.split_latents/merge_latents`,
+`RealNVP.encode/decode(per_scale=True)`) and of tf_realnvp/latents.py.
 
 The per-scale pieces are checked against the flow itself (`_factored_out`
 walks the model's own `FactorOut` bijectors), not against the squeeze order
@@ -13,7 +14,7 @@ import tensorflow as tf
 
 from tf_realnvp import latents
 from tf_realnvp.bijectors import FactorOut
-from tf_realnvp.bijectors import multiscale_layout
+from tf_realnvp.flow import multiscale_layout
 from tests import flow_checks
 
 CONFIGS = {
@@ -55,29 +56,31 @@ def _factored_out(chain, x):
 
 
 def _split(model, z):
-  return latents.split_latents(z, model.layout, model.squeezes)
+  return model.flow.split_latents(z)
 
 
 def _merge(model, pieces):
-  return latents.merge_latents(pieces, model.layout, model.squeezes)
+  return model.flow.merge_latents(pieces)
 
 
 def _random_pieces(model, n=3, seed=0):
   return [tf.constant(flow_checks.standard_normal((n,) + shape, seed + i))
-          for i, shape in enumerate(latents.latent_shapes(model.layout))]
+          for i, shape in enumerate(model.flow.latent_shapes)]
+
+
+def _latent_shapes(image_shape, num_scales):
+  return [scale.latent_shape
+          for scale in multiscale_layout(image_shape, num_scales, 1)]
 
 
 def test_latent_shapes_fine_to_coarse():
-  assert latents.latent_shapes(multiscale_layout((28, 28, 1), 2, 1)) == [
-      (14, 14, 2), (14, 14, 2)]
-  assert latents.latent_shapes(multiscale_layout((32, 32, 3), 3, 1)) == [
-      (16, 16, 6), (8, 8, 12), (8, 8, 12)]
-  assert latents.latent_shapes(multiscale_layout((4, 6, 3), 1, 1)) == [
-      (4, 6, 3)]
+  assert _latent_shapes((28, 28, 1), 2) == [(14, 14, 2), (14, 14, 2)]
+  assert _latent_shapes((32, 32, 3), 3) == [(16, 16, 6), (8, 8, 12),
+                                             (8, 8, 12)]
+  assert _latent_shapes((4, 6, 3), 1) == [(4, 6, 3)]
   for shape, scales in (((64, 64, 3), 5), ((28, 28, 1), 2), ((8, 4, 2), 3)):
-    sizes = [math.prod(s) for s in latents.latent_shapes(
-        multiscale_layout(shape, scales, 1))]
-    assert sum(sizes) == math.prod(shape)
+    assert sum(math.prod(s) for s in _latent_shapes(shape, scales)) == (
+        math.prod(shape))
 
 
 def test_per_scale_encode_returns_what_each_scale_factored_out(model):
@@ -86,7 +89,7 @@ def test_per_scale_encode_returns_what_each_scale_factored_out(model):
   expected = _factored_out(model.bijector(), tf.constant(y))
   assert len(pieces) == model.num_scales == len(expected)
   for piece, shape, reference in zip(
-      pieces, latents.latent_shapes(model.layout), expected):
+      pieces, model.flow.latent_shapes, expected):
     assert piece.shape == (3,) + shape
     np.testing.assert_allclose(piece, reference, rtol=1e-12, atol=1e-12)
   # The same entries as the image-shaped latent, exactly.

@@ -12,6 +12,9 @@ The flow must learn the correlated Gaussian. The expected gap
 E[log p(y) - log q(y)] = KL(p || q) >= 0 between the true and the model's
 negative log-likelihood is estimated on 4096 held-out samples.
 
+The paper's steps train with a plain `tf.function` step, Glow's steps with
+`RealNVP.fit` (which initialises their actnorm from the first batch).
+
 Tolerance: 0.05 nats/dim. Measured here (seed 0): the freshly initialised
 flow is 0.83 nats/dim away and the trained one 0.0066 after 300 steps. The
 best model without dependencies between pixels (the true marginals, a
@@ -26,6 +29,7 @@ import math
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import tf_realnvp
@@ -69,9 +73,12 @@ def _random_covariance(rng):
   return mixing @ mixing.T
 
 
-def _fit(model, data, steps, batch_size=256):
-  schedule = keras.optimizers.schedules.CosineDecay(3e-3, steps)
-  optimizer = keras.optimizers.Adam(schedule)
+def _schedule(steps):
+  return keras.optimizers.schedules.CosineDecay(3e-3, steps)
+
+
+def _train_loop(model, data, steps, batch_size=256):
+  optimizer = keras.optimizers.Adam(_schedule(steps))
 
   @tf.function
   def step(y):
@@ -84,12 +91,23 @@ def _fit(model, data, steps, batch_size=256):
     step(data.sample(batch_size)[1])
 
 
-def test_fit_reaches_the_true_negative_log_likelihood():
+def _keras_fit(model, data, steps, batch_size=256):
+  model.compile(keras.optimizers.Adam(_schedule(steps)))
+  batches = tf.data.Dataset.from_tensor_slices(
+      data.sample(steps * batch_size)[1]).batch(batch_size)
+  model.fit(batches, epochs=1, shuffle=False, verbose=0)
+
+
+@pytest.mark.parametrize("step_type, train", [("real_nvp", _train_loop),
+                                               ("glow", _keras_fit)],
+                         ids=["real_nvp_loop", "glow_fit"])
+def test_fit_reaches_the_true_negative_log_likelihood(step_type, train):
   keras.utils.set_random_seed(0)
   data = CorrelatedLogitGaussian(seed=0)
   x_test, y_test = data.sample(4096)
   model = tf_realnvp.RealNVP(IMAGE_SHAPE, num_scales=2, num_blocks=1,
-                             num_filters=16, alpha=ALPHA, l2_scale=0.0)
+                             num_filters=16, alpha=ALPHA, l2_scale=0.0,
+                             step_type=step_type)
   eval_log_prob = tf.function(model.log_prob)
 
   def gap():
@@ -97,7 +115,8 @@ def test_fit_reaches_the_true_negative_log_likelihood():
     return per_example.mean()
 
   initial_gap = gap()
-  _fit(model, data, STEPS)
+  train(model, data, STEPS)
+  assert not model.flow.needs_initialization
   final_gap = gap()
   print(f"gap to the true NLL: {initial_gap:.4f} -> {final_gap:.4f} nats/dim")
   assert initial_gap > 0.5

@@ -57,7 +57,7 @@ def test_networks_compute_in_bfloat16_and_the_flow_in_float32(models):
   mixed = models[1]
   assert mixed.dtype_policy.name == "float32"
   assert mixed.network_dtype_policy.name == MIXED
-  assert {n.compute_dtype for n in mixed.coupling_networks} == {"bfloat16"}
+  assert {s.network.compute_dtype for s in mixed.flow.steps} == {"bfloat16"}
   assert {v.dtype for v in mixed.variables} == {"float32"}
   y = tf.constant(_pixels())
   assert _conv_dtypes(mixed.log_prob, y) == {tf.bfloat16}

@@ -20,6 +20,9 @@ CONFIGS = {
     "one_scale": dict(image_shape=(2, 2, 3), num_scales=1),
     "three_scales": dict(image_shape=(4, 4, 1), num_scales=3),
     "no_coupling_batch_norm": dict(coupling_batch_norm=False),
+    "glow": dict(step_type="glow"),
+    "glow_three_scales": dict(image_shape=(4, 4, 1), num_scales=3,
+                              step_type="glow"),
 }
 
 
@@ -105,7 +108,8 @@ def test_distribution_composes_inside_other_tfp_objects(model):
 def _config(model):
   config = model.get_config()
   return {k: config[k] for k in ("image_shape", "num_scales", "num_blocks",
-                                 "num_filters", "coupling_batch_norm")}
+                                 "num_filters", "coupling_batch_norm",
+                                 "step_type")}
 
 
 def test_trainable_variables_are_complete(model):
@@ -120,7 +124,7 @@ def test_trainable_variables_are_complete(model):
 
 
 def test_training_mode_updates_running_statistics_once_per_log_prob(model):
-  norm = model.coupling_networks[0].output_norm
+  norm = model.flow.steps[0].network.output_norm
   before = np.asarray(norm.moving_mean)
   model.log_prob(_pixels(model, seed=7), training=True)
   after = np.asarray(norm.moving_mean)

@@ -16,8 +16,9 @@ import tensorflow as tf
 from tf_realnvp import data
 from tf_realnvp import flagfiles
 from tf_realnvp import io
+from tf_realnvp import pixels
 from tf_realnvp import workdirs
-from tf_realnvp.bijectors import multiscale_layout
+from tf_realnvp.flow import multiscale_layout
 from tf_realnvp.training import config as config_lib
 from tf_realnvp.training import loop
 from tf_realnvp.training import trainer as trainer_lib
@@ -72,7 +73,7 @@ def test_celeba_flags_with_conditional_builds_an_attribute_model():
       config, data.dataset_spec(config.dataset, config.image_size).image_shape,
       data.condition_spec(config.dataset))
   assert model.condition_shape == (40,) and model.num_scales == 5
-  assert config_lib.architecture(model)["condition_shape"] == [40]
+  assert model.config.architecture()["condition_shape"] == [40]
 
 
 def test_classes_flag_becomes_the_config_s_tuple_of_ints():
@@ -223,8 +224,9 @@ def test_export_of_a_finished_run_started_again_keeps_the_export(
   assert (existing / "saved_model.pb").read_bytes() == b"earlier export"
 
 
+@pytest.mark.parametrize("step_type", ["real_nvp", "glow"])
 def test_conditional_flagfile_trains_and_exports_a_served_classifier(
-    tmp_path, fashion_dir):
+    tmp_path, fashion_dir, step_type):
   # fashion_mnist_conditional.flags' architecture, a short run at batch 16.
   workdir, export_dir = tmp_path / "run", tmp_path / "export"
   result = processes.run(processes.train_py(
@@ -232,7 +234,7 @@ def test_conditional_flagfile_trains_and_exports_a_served_classifier(
       f"--data_dir={fashion_dir}", "--train_steps=20", "--batch_size=16",
       "--eval_every=20", "--checkpoint_every=20", "--sample_every=20",
       "--eval_examples=64", "--classify_examples=32", "--num_samples=10",
-      f"--export_dir={export_dir}"))
+      f"--export_dir={export_dir}", f"--step_type={step_type}"))
   assert result.returncode == 0, result.stderr
   with open(workdir / workdirs.METRICS_FILE) as f:
     assert 0 <= json.loads(f.readlines()[-1])["test_accuracy"] <= 1
@@ -248,13 +250,18 @@ def test_conditional_flagfile_trains_and_exports_a_served_classifier(
                      match="num_classes: 10 in workdir, None requested"):
     loop.prepare_trainer(tiny_config(workdir, fashion_dir))
   images = export_helpers.random_images(4, (28, 28, 1))
+  labels = np.array([0, 3, 9, 3], np.int32)
   served = export_helpers.PendingSignatures(str(export_dir / "20"), {
       "classify": ("classify", {"images": images}),
       "sample": ("sample", {"labels": np.arange(10, dtype=np.int32),
                             "temperature": np.float32(0.7),
                             "seed": np.int32(1)}),
+      "encode": ("encode", {"images": images, "labels": labels}),
   }, loaders=("tf1",)).result()["tf1"]
   probabilities = served["classify"]["outputs"]["probabilities"]
   assert probabilities.shape == (4, 10)
   np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
   assert served["sample"]["outputs"]["images"].shape == (10, 28, 28, 1)
+  np.testing.assert_allclose(
+      served["encode"]["outputs"]["latents"],
+      model.encode(pixels.bin_centres(images), labels), rtol=1e-4, atol=1e-4)

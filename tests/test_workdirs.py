@@ -32,7 +32,7 @@ def test_load_trained_model_restores_the_checkpoint(trained_workdir,
     checkpoint = os.path.join(workdir, checkpoint)  # A path prefix.
   model, restored_step = workdirs.load_trained_model(workdir, checkpoint)
   assert restored_step == step
-  assert (model.image_shape, model.num_scales, model.num_filters) == (
+  assert (model.image_shape, model.num_scales, model.config.num_filters) == (
       (28, 28, 1), 1, 4)
   restored = variable_values(model)
   assert restored.keys() == weights[step].keys()

@@ -34,7 +34,7 @@ from tf_realnvp import pixels
 from tf_realnvp.bijectors.coupling import CHECKERBOARD
 from tf_realnvp.bijectors.coupling import AffineCoupling
 from tf_realnvp.bijectors.coupling import CouplingMask
-from tf_realnvp.layers.resnet import CouplingResNet
+from tf_realnvp.flow.step import coupling_network
 
 __all__ = ["DEQUANTIZATIONS", "NOISE_MARGIN", "VariationalDequantizer"]
 
@@ -63,7 +63,7 @@ class VariationalDequantizer(keras.layers.Layer):
     num_filters: feature maps of their s/t networks (`CouplingResNet`).
     num_blocks: residual blocks of the s/t networks, `>= 0`.
     l2_scale, batch_norm_momentum, synchronized_batch_norm: as in
-      `CouplingResNet`.
+      `tf_realnvp.layers.CouplingResNet`.
     **kwargs: `keras.layers.Layer` arguments (`name`, `dtype`: the policy
       of the s/t networks, as in `RealNVP`).
   """
@@ -84,17 +84,12 @@ class VariationalDequantizer(keras.layers.Layer):
     self.synchronized_batch_norm = bool(synchronized_batch_norm)
     self.masks = tuple(CouplingMask(CHECKERBOARD, k % 2, self.image_shape)
                        for k in range(self.num_couplings))
-    # A tuple: see `RealNVP.__init__` on checkpoint tracking.
+    # Normalisation with minibatch statistics in training, always.
+    self.average_in_training = False
+    # A tuple: Keras 3 and tf.train.Checkpoint both track a tuple's layers.
     self.networks = tuple(
-        CouplingResNet(
-            output_channels=mask.transformed_channels,
-            num_filters=self.num_filters,
-            num_blocks=self.num_blocks,
-            l2_scale=self.l2_scale,
-            batch_norm_momentum=self.batch_norm_momentum,
-            synchronized_batch_norm=self.synchronized_batch_norm,
-            dtype=self.dtype_policy,
-            name=f"coupling{k}_network")
+        coupling_network(self, mask, self.num_filters,
+                         f"coupling{k}_network", dtype=self.dtype_policy)
         for k, mask in enumerate(self.masks))
 
   def build(self, input_shape=None):

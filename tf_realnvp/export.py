@@ -83,6 +83,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_realnvp import classifier
 from tf_realnvp import losses
 from tf_realnvp import pixels
 from tf_realnvp.model import RealNVP
@@ -465,12 +466,11 @@ class _Endpoints:
 
     def compute(y, unused_condition):
       log_likelihoods = self.model.class_log_likelihoods(y)
-      log_joint = log_likelihoods + tf.cast(self.model.class_log_prior,
-                                            log_likelihoods.dtype)
-      return {"probabilities": tf.cast(tf.nn.softmax(log_joint, axis=-1),
-                                       tf.float32),
+      probabilities, predicted = classifier.predict(
+          log_likelihoods, self.model.class_log_prior)
+      return {"probabilities": tf.cast(probabilities, tf.float32),
               "log_likelihoods": tf.cast(log_likelihoods, tf.float32),
-              "class": tf.argmax(log_joint, axis=-1, output_type=tf.int32)}
+              "class": predicted}
 
     return self._on_images(CLASSIFY, images, None, compute,
                            {"probabilities": (tf.float32, (num_classes,)),

@@ -1,24 +1,22 @@
-"""`RealNVP`: the Keras model that owns the flow's layers and builds its TFP distribution."""
+"""`RealNVP`: the Keras model that owns the flow's layers and builds its TFP
+distribution."""
 
 import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tf_realnvp import conditions
-from tf_realnvp import latents
 from tf_realnvp import losses
 from tf_realnvp import pixels
 from tf_realnvp import seeds
-from tf_realnvp.bijectors import multiscale
 from tf_realnvp.bijectors.conditioned import Conditioned
-from tf_realnvp.bijectors.conditioned import conditional_kwargs
 from tf_realnvp.bijectors.preprocessing import PixelLogit
-from tf_realnvp.dequantization import DEQUANTIZATIONS
+from tf_realnvp.classifier import GenerativeClassifier
 from tf_realnvp.dequantization import VariationalDequantizer
-from tf_realnvp.layers.batch_norm import BatchNormalization
-from tf_realnvp.layers.resnet import CouplingResNet
-from tf_realnvp.layers.squeeze import Squeeze
+from tf_realnvp.flow.multiscale import MultiScaleFlow
+from tf_realnvp.keras_fit import KerasFit
+from tf_realnvp.model_config import ModelConfig
+from tf_realnvp.model_inputs import ModelInputs
 
 __all__ = ["DTYPE_POLICIES", "RealNVP"]
 
@@ -31,7 +29,7 @@ DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 @keras.saving.register_keras_serializable(package="tf_realnvp")
-class RealNVP(keras.Model):
+class RealNVP(GenerativeClassifier, KerasFit, keras.Model):
   r"""Real NVP (Dinh, Sohl-Dickstein & Bengio, ICLR 2017) on images.
 
   The model is a density on dequantised pixel space `[0, 256)^D`,
@@ -42,7 +40,8 @@ class RealNVP(keras.Model):
 
   (paper, equation 3) where `f`, the data-to-latent map, is the pixel
   preprocessing `logit(alpha + (1 - 2 alpha) y / 256)` followed by the
-  multi-scale stack of affine couplings (`tf_realnvp.bijectors`). The whole
+  multi-scale flow (`tf_realnvp.flow.MultiScaleFlow`: scales of steps, each
+  step an affine coupling with its batch norm, or Glow's step). The whole
   map is one `tfb.Chain`, in TFP's direction: its `forward` is latent ->
   pixels (the paper's `f^{-1}`, sampling) and its `inverse` is `f`.
   Bits/dim of a dequantised image is `-log p(y) / (D ln 2)`, nothing added.
@@ -72,41 +71,17 @@ class RealNVP(keras.Model):
   dist.log_prob(y, bijector_kwargs=model.bijector_kwargs(labels))
   ```
 
-  The model owns every Keras layer, so `model.trainable_variables` is the
-  complete list for an optimizer, `model.losses` holds the L2 penalty on the
-  weight-norm scales, and `tf.train.Checkpoint(model=model)` saves the
-  running batch-norm statistics too. Distributions and bijectors are built on
-  demand around these layers; they hold no variables of their own.
+  The model owns every Keras layer (`flow`, and the `dequantizer`), so
+  `model.trainable_variables` is the complete list for an optimizer,
+  `model.losses` holds the L2 penalty on the weight-norm scales, and
+  `tf.train.Checkpoint(model=model)` saves the running batch-norm
+  statistics too. Distributions and bijectors are built on demand around
+  these layers; they hold no variables of their own.
 
   Args:
     image_shape: `(H, W, C)` of the images; `H` and `W` divisible by
       `2 ** (num_scales - 1)`.
-    num_scales: scales of the multi-scale architecture, `>= 1`.
-    num_blocks: residual blocks per s/t network, `>= 0`.
-    num_filters: feature maps of the first scale's s/t networks (doubling at
-      each scale), `>= 1`.
-    alpha: the logit preprocessing's margin, in `(0, 0.5)`.
-    l2_scale: L2 penalty on the weight-norm scales (paper: 5e-5), `>= 0`.
-    batch_norm_momentum: decay of the running batch-norm averages, `[0, 1)`.
-    average_in_training: normalise with running averages in training mode
-      (paper, appendix E; see `tf_realnvp.layers.BatchNormalization`).
-    coupling_batch_norm: a batch-norm bijector after every coupling.
-    synchronized_batch_norm: all-reduce batch moments across replicas.
-    recompute_gradients: in training mode, recompute each coupling
-      network's activations in the backward pass instead of storing them
-      (`tf_realnvp.recompute`): much less memory for about one more forward
-      pass of compute. Not with `average_in_training`.
-    num_classes: `K >= 2` for a class-conditional flow, else `None`.
-    condition_shape: `(A,)` for a flow conditioned on vectors of length `A`,
-      else `None` (at most one of `num_classes` and `condition_shape`).
-    dequantization: `"uniform"` (the paper's: bits/dim of `x + u`,
-      `u ~ U[0, 1)^D`) or `"variational"`: a learned noise density
-      `q(u | x)` (`tf_realnvp.dequantization.VariationalDequantizer`, four
-      checkerboard couplings of `num_filters` maps, one residual block),
-      trained with the flow; `bits_per_dim` is then the variational bound
-      `-log p(x + u) + log q(u | x)`, `u ~ q`, an upper bound on
-      `-log P(x)`. The density itself (`log_prob`, `distribution`) is the
-      flow's either way.
+    name: the model's name.
     dtype: the Keras dtype policy of the s/t networks (default: Keras's
       global policy). With a mixed policy such as `"mixed_bfloat16"` their
       convolutions run in bfloat16 (several times faster on GPUs, TPUs and
@@ -119,136 +94,97 @@ class RealNVP(keras.Model):
       trains with dynamic loss scaling: `compile` wraps the optimizer in
       `keras.optimizers.LossScaleOptimizer`, `train.py` scales the loss
       itself (`tf_realnvp.training.loss_scaling`).
-    **kwargs: `keras.Model` arguments (`name`, `trainable`).
+    trainable: as for any Keras model.
+    **settings: the other fields of `tf_realnvp.ModelConfig`, which
+      documents them: `num_scales`, `num_blocks`, `num_filters`,
+      `step_type` (`"real_nvp"` or `"glow"`), `alpha`, `l2_scale`,
+      `batch_norm_momentum`, `average_in_training`, `coupling_batch_norm`,
+      `synchronized_batch_norm`, `recompute_gradients`, `num_classes`,
+      `condition_shape`, `dequantization` (`"uniform"`, or `"variational"`:
+      a learned noise density `q(u | x)`,
+      `tf_realnvp.dequantization.VariationalDequantizer`, trained with the
+      flow; `bits_per_dim` is then the variational bound).
   """
 
-  def __init__(self,
-               image_shape,
-               num_scales=2,
-               num_blocks=4,
-               num_filters=32,
-               alpha=0.05,
-               l2_scale=5e-5,
-               batch_norm_momentum=0.95,
-               average_in_training=False,
-               coupling_batch_norm=True,
-               synchronized_batch_norm=False,
-               recompute_gradients=False,
-               num_classes=None,
-               condition_shape=None,
-               dequantization="uniform",
-               name="real_nvp",
-               dtype=None,
-               **kwargs):
+  def __init__(self, image_shape, name="real_nvp", dtype=None, trainable=True,
+               **settings):
     network_policy = keras.dtype_policies.get(dtype or
                                               keras.config.dtype_policy())
-    super().__init__(name=name, dtype=network_policy.variable_dtype, **kwargs)
+    super().__init__(name=name, dtype=network_policy.variable_dtype,
+                     trainable=trainable)
+    self.config = ModelConfig(image_shape=image_shape, **settings)
     self.network_dtype_policy = network_policy
-    self.layout = multiscale.multiscale_layout(image_shape, num_scales,
-                                               num_filters)
-    if int(num_blocks) != num_blocks or num_blocks < 0:
-      raise ValueError(f"num_blocks must be an int >= 0, received {num_blocks!r}.")
-    self.image_shape = tuple(int(d) for d in image_shape)
-    self.num_scales = int(num_scales)
-    self.num_blocks = int(num_blocks)
-    self.num_filters = int(num_filters)
-    self.alpha = PixelLogit(alpha).alpha  # Validates alpha.
-    self.l2_scale = float(l2_scale)
-    self.batch_norm_momentum = float(batch_norm_momentum)
-    self.average_in_training = bool(average_in_training)
-    self.coupling_batch_norm = bool(coupling_batch_norm)
-    self.synchronized_batch_norm = bool(synchronized_batch_norm)
-    self.recompute_gradients = bool(recompute_gradients)
-    if self.recompute_gradients and self.average_in_training:
-      raise ValueError("recompute_gradients cannot be combined with "
-                       "average_in_training (the recomputation would read "
-                       "the running averages after their update).")
-    if dequantization not in DEQUANTIZATIONS:
-      raise ValueError(f"dequantization must be one of {DEQUANTIZATIONS}, "
-                       f"received {dequantization!r}.")
-    self.dequantization = dequantization
-    self.conditioning = None if (
-        num_classes is None and condition_shape is None) else (
-            conditions.Conditioning(num_classes, condition_shape))
-
-    specs = multiscale.couplings(self.layout)
-    # Layer collections are tuples: Keras 3 and tf.train.Checkpoint both
-    # track a tuple's layers, while tf.train.Checkpoint silently skips the
-    # lists Keras 3 wraps (keras-team/keras#19425).
-    self.coupling_networks = tuple(
-        CouplingResNet(
-            output_channels=spec.mask().transformed_channels,
-            num_filters=spec.num_filters,
-            num_blocks=self.num_blocks,
-            l2_scale=self.l2_scale,
-            batch_norm_momentum=self.batch_norm_momentum,
-            average_in_training=self.average_in_training,
-            synchronized_batch_norm=self.synchronized_batch_norm,
-            condition_dim=self.conditioning.dim if self.conditioning else 0,
-            dtype=self.network_dtype_policy,
-            name=f"coupling{i}_network") for i, spec in enumerate(specs))
-    self.coupling_norms = tuple(
-        BatchNormalization(
-            momentum=self.batch_norm_momentum,
-            average_in_training=self.average_in_training,
-            synchronized=self.synchronized_batch_norm,
-            dtype=self.dtype_policy,
-            name=f"coupling{i}_norm") for i in range(len(specs))
-    ) if self.coupling_batch_norm else ()
-    self.squeezes = tuple(
-        Squeeze(dtype=self.dtype_policy, name=f"scale{i}_squeeze")
-        for i in range(self.num_scales - 1))
+    self._inputs = ModelInputs(self.config.image_shape,
+                               self.config.conditioning, self.compute_dtype)
+    self.flow = MultiScaleFlow(self.config, network_dtype=network_policy,
+                               dtype=self.dtype_policy, name="flow")
     self.dequantizer = VariationalDequantizer(
         self.image_shape,
-        num_filters=self.num_filters,
-        l2_scale=self.l2_scale,
-        batch_norm_momentum=self.batch_norm_momentum,
-        synchronized_batch_norm=self.synchronized_batch_norm,
-        dtype=self.network_dtype_policy,
-        name="dequantizer") if dequantization == "variational" else None
-    self._bits_per_dim_tracker = keras.metrics.Mean(name="bits_per_dim")
+        num_filters=self.config.num_filters,
+        l2_scale=self.config.l2_scale,
+        batch_norm_momentum=self.config.batch_norm_momentum,
+        synchronized_batch_norm=self.config.synchronized_batch_norm,
+        dtype=network_policy,
+        name="dequantizer") if (
+            self.config.dequantization == "variational") else None
+    self._init_fit_metrics()
     self.build((None,) + self.image_shape)
 
   def build(self, input_shape=None):
     """Creates every variable (the shapes follow from `image_shape`)."""
-    specs = multiscale.couplings(self.layout)
-    for spec, network in zip(specs, self.coupling_networks):
-      network.build((None,) + spec.event_shape[:2] +
-                    (spec.mask().network_input_channels,))
-    for spec, norm in zip(specs, self.coupling_norms):
-      norm.build((None,) + spec.event_shape)
-    for scale, squeeze in zip(self.layout, self.squeezes):
-      squeeze.build((None,) + scale.event_shape)
+    self.flow.build()
     if self.dequantizer is not None:
       self.dequantizer.build()
     if self.num_classes:
-      # Not trained: `train.py` sets it from the training labels' counts.
-      self.class_log_prior = self.add_weight(
-          shape=(self.num_classes,), name="class_log_prior", trainable=False,
-          initializer=keras.initializers.Constant(-np.log(self.num_classes)))
+      self._build_class_prior()
+
+  # --- Settings -------------------------------------------------------------
+
+  @property
+  def image_shape(self):
+    """`(H, W, C)`."""
+    return self.config.image_shape
+
+  @property
+  def num_scales(self):
+    return self.config.num_scales
+
+  @property
+  def layout(self):
+    """The `tf_realnvp.flow.ScaleSpec`s of the flow, fine to coarse."""
+    return self.flow.layout
+
+  @property
+  def conditioning(self):
+    """The `tf_realnvp.conditions.Conditioning` of a conditional model."""
+    return self._inputs.conditioning
 
   @property
   def num_classes(self):
     """`K` of a class-conditional model, else `None`."""
-    return self.conditioning.num_classes if self.conditioning else None
+    return self.config.num_classes
 
   @property
   def condition_shape(self):
     """`(A,)` of a vector-conditional model, else `None`."""
-    return self.conditioning.condition_shape if self.conditioning else None
+    return self.config.condition_shape
 
   @property
   def num_dims(self):
     """`D = H * W * C`."""
     return int(np.prod(self.image_shape))
 
+  # --- The flow as TFP objects ----------------------------------------------
+
+  def _preprocessing(self):
+    return PixelLogit(self.config.alpha, dtype=self.compute_dtype)
+
   def bijector(self, training=False, condition=None):
     """The flow as one `tfb.Chain`: `forward` latent -> pixels, `inverse` back.
 
     The chain's first element is the `PixelLogit` preprocessing; the rest is
-    `tf_realnvp.bijectors.multiscale_bijectors`. Built anew on each call
-    (cheap: it only wraps the model's layers), so TFP's bijector cache never
-    outlives a step.
+    `self.flow.bijectors(...)`. Built anew on each call (cheap: it only wraps
+    the model's layers), so TFP's bijector cache never outlives a step.
 
     Args:
       training: Python bool, batch normalisation with minibatch statistics
@@ -258,20 +194,17 @@ class RealNVP(keras.Model):
         `tf_realnvp.conditions`), or `None` to pass it to each call with
         `**self.bijector_kwargs(condition)`.
     """
-    return self._bijector(training, self._optional_vector(condition))
+    return self._bijector(training, self._inputs.optional_vector(condition))
 
   def _bijector(self, training, condition_vector):
-    norms = self.coupling_norms or (None,) * len(self.coupling_networks)
     chain = tfb.Chain(
-        [PixelLogit(self.alpha, dtype=self.compute_dtype)] +
-        multiscale.multiscale_bijectors(
-            self.layout, self.coupling_networks, norms, self.squeezes,
-            training, recompute=training and self.recompute_gradients),
+        [self._preprocessing()] + self.flow.bijectors(
+            training, recompute=training and self.config.recompute_gradients),
         name="real_nvp")
     if condition_vector is None:
       return chain
-    return Conditioned(chain, condition_vector, self.image_shape,
-                       name="real_nvp_conditioned")
+    return Conditioned(chain, self.flow.conditional_kwargs(condition_vector),
+                       self.image_shape, name="real_nvp_conditioned")
 
   def bijector_kwargs(self, condition):
     """TFP's keyword arguments that condition the whole flow on `condition`.
@@ -281,14 +214,15 @@ class RealNVP(keras.Model):
     `dist = model.distribution()`, or `model.bijector().forward(z,
     **model.bijector_kwargs(c))`: a nested dict, keyed by the chain's
     bijector names, that reaches every coupling
-    (`tf_realnvp.bijectors.conditional_kwargs`). The condition's batch shape
-    broadcasts against the input's batch shape (for `sample(n)`: `[n]`).
+    (`tf_realnvp.flow.MultiScaleFlow.conditional_kwargs`). The condition's
+    batch shape broadcasts against the input's batch shape (for
+    `sample(n)`: `[n]`).
 
     Args:
       condition: labels `[...]` (int in `[0, K)`) or vectors `[..., A]`.
     """
-    return conditional_kwargs(self.bijector(),
-                              self._condition_vector(condition))
+    return self.flow.conditional_kwargs(
+        self._inputs.condition_vector(condition))
 
   def distribution(self, training=False, condition=None):
     """The model as a TFP distribution with event shape `image_shape`.
@@ -313,7 +247,8 @@ class RealNVP(keras.Model):
     new distribution for each training step (as `training.py` does) rather
     than reusing one across optimizer updates.
     """
-    return self._distribution(training, self._optional_vector(condition))
+    return self._distribution(training,
+                              self._inputs.optional_vector(condition))
 
   def _distribution(self, training, condition_vector):
     batch_shape = ([] if condition_vector is None else
@@ -323,6 +258,8 @@ class RealNVP(keras.Model):
                       sample_shape=self.image_shape)
     return tfd.TransformedDistribution(
         base, self._bijector(training, condition_vector), name="RealNVP")
+
+  # --- Densities ------------------------------------------------------------
 
   def log_prob(self, y, condition=None, training=False):
     """`log p(y)` (or `log p(y | c)`) `[N]` of float pixels `y`
@@ -337,9 +274,23 @@ class RealNVP(keras.Model):
         (or one label / vector `[A]` for all), required; else `None`.
       training: batch normalisation with minibatch statistics.
     """
-    y = self._check(y, "log_prob")
-    return self._distribution(training,
-                              self._required(condition, y)).log_prob(y)
+    y = self._inputs.images(y, "log_prob")
+    return self._distribution(
+        training, self._inputs.required_vector(condition, y)).log_prob(y)
+
+  def scale_log_likelihoods(self, y, condition=None):
+    """Each scale's share of `log p(y)` `[N, L]` in nats, evaluation mode;
+    the shares add up to `log_prob(y)`. Scale 0's includes the pixel
+    preprocessing's log-determinant
+    (`tf_realnvp.flow.MultiScaleFlow.scale_log_likelihoods`)."""
+    y = self._inputs.images(y, "scale_log_likelihoods")
+    condition = self._inputs.required_vector(condition, y)
+    preprocessing = self._preprocessing()
+    shares = self.flow.scale_log_likelihoods(preprocessing.inverse(y),
+                                             condition)
+    first = shares[:, :1] + preprocessing.inverse_log_det_jacobian(
+        y, event_ndims=3)[:, None]
+    return tf.concat([first, shares[:, 1:]], axis=-1)
 
   def bits_per_dim(self, images, condition=None, seed=None, training=False):
     """Bits per dimension `[N]` of uint8 `images` `[N, H, W, C]`.
@@ -352,7 +303,7 @@ class RealNVP(keras.Model):
     (drawn from the same uniform noise, `dequantized`), an upper bound on
     `-log2 P(x) / D` in expectation. `condition` as in `log_prob`.
     """
-    images = self._check(images, "bits_per_dim", dtype=tf.uint8)
+    images = self._inputs.images(images, "bits_per_dim", dtype=tf.uint8)
     y = tf.cast(pixels.dequantize(images, seeds.stateless_seed(seed)),
                 self.compute_dtype)
     return losses.bits_per_dim(self, y, training, condition)
@@ -378,54 +329,17 @@ class RealNVP(keras.Model):
       return y, tf.zeros(tf.shape(y)[:1], y.dtype)
     return self.dequantizer(y, training=training)
 
-  def class_log_likelihoods(self, images, seed=None):
-    """`log p(x + u | k)` `[N, K]` for every class `k` of a class model.
+  def initialize(self, y, condition=None):
+    """Data-dependent initialisation of the flow's steps (Glow's actnorm),
+    from a batch of uniformly dequantised pixels `y` `[N, H, W, C]` (and its
+    conditions). Does nothing for steps without it, or if done before
+    (`flow.needs_initialization`). `fit` and `train.py` call it on the
+    first training batch; call it in eager mode."""
+    y, _ = self.dequantized(self._inputs.images(y, "initialize"))
+    condition = self._inputs.required_vector(condition, y)
+    self.flow.initialize(self._preprocessing().inverse(y), condition)
 
-    Evaluation mode, one pass of the flow over `N * K` images.
-
-    Args:
-      images: uint8 `[N, H, W, C]`, dequantised once with `seed` (the same
-        noise for every class; `u ~ q(u | x)` under variational
-        dequantisation, see `dequantized`); or float pixels `[N, H, W, C]`
-        in `[0, 256)`, used as they are (e.g. an already dequantised batch).
-      seed: the dequantisation noise of uint8 images, as in `bits_per_dim`.
-    """
-    self._require_classes("class_log_likelihoods")
-    images = tf.convert_to_tensor(images)
-    if images.dtype == tf.uint8:
-      y, _ = self.dequantized(tf.cast(pixels.dequantize(
-          self._check(images, "class_log_likelihoods", dtype=tf.uint8),
-          seeds.stateless_seed(seed)), self.compute_dtype))
-    else:
-      y = self._check(images, "class_log_likelihoods")
-    labels = tf.range(self.num_classes)[:, None]  # [K, 1] vs y [N, ...].
-    return tf.transpose(self.distribution(condition=labels).log_prob(y))
-
-  def classify(self, images, seed=None):
-    """`p(k | x)` `[N, K]`: the generative classifier of a class model.
-
-    Bayes' rule, `p(k | x) = softmax_k(log p(x + u | k) + log p(k))` with
-    the class prior `p(k)` of the training labels (`class_log_prior`, set
-    by `train.py`; uniform until then) and dequantisation noise `u` keyed by
-    `seed` (`class_log_likelihoods`). `argmax` gives the predicted class.
-    """
-    self._require_classes("classify")
-    return tf.nn.softmax(self.class_log_likelihoods(images, seed) +
-                         self.class_log_prior, axis=-1)
-
-  def set_class_prior(self, counts):
-    """Sets `class_log_prior` to `log(counts / sum(counts))`.
-
-    Args:
-      counts: `[K]` non-negative numbers (e.g. training labels per class),
-        each class at least once.
-    """
-    self._require_classes("set_class_prior")
-    counts = np.asarray(counts, np.float64)
-    if counts.shape != (self.num_classes,) or np.any(counts <= 0):
-      raise ValueError(f"set_class_prior expects {self.num_classes} positive "
-                       f"counts, received {counts.tolist()}.")
-    self.class_log_prior.assign(np.log(counts / counts.sum()))
+  # --- Latents and samples --------------------------------------------------
 
   def encode(self, y, condition=None, training=False, per_scale=False):
     """Latents of float pixels `y` `[N, H, W, C]`.
@@ -435,18 +349,14 @@ class RealNVP(keras.Model):
       condition: as in `log_prob`.
       training: batch normalisation with minibatch statistics.
       per_scale: `False`: `z` `[N, H, W, C]`, the image's shape. `True`: a
-        list of the pieces each scale factored out, fine to coarse (the order
-        of `self.layout`): piece `i < num_scales - 1` is
-        `[N, H / 2^(i+1), W / 2^(i+1), 2^(i+1) C]`, the last is the last
-        scale's whole latent, `[N, H / 2^(L-1), W / 2^(L-1), 2^(L-1) C]`
-        (28x28x1, 2 scales: `[N, 14, 14, 2]` twice). The same entries as
-        `z`, permuted (`tf_realnvp.latents.split_latents`).
+        list of the pieces each scale factored out, fine to coarse
+        (`tf_realnvp.flow.MultiScaleFlow.split_latents`; 28x28x1 with 2
+        scales: `[N, 14, 14, 2]` twice). The same entries as `z`, permuted.
     """
-    y = self._check(y, "encode")
-    z = self._bijector(training, self._required(condition, y)).inverse(y)
-    if per_scale:
-      return latents.split_latents(z, self.layout, self.squeezes)
-    return z
+    y = self._inputs.images(y, "encode")
+    z = self._bijector(training,
+                       self._inputs.required_vector(condition, y)).inverse(y)
+    return self.flow.split_latents(z) if per_scale else z
 
   def decode(self, z, condition=None, per_scale=False):
     """Pixels `y = bijector.forward(z)` `[N, H, W, C]` of latents `z`.
@@ -458,16 +368,16 @@ class RealNVP(keras.Model):
     Args:
       z: latents `[N, H, W, C]`, or with `per_scale=True` the list of
         per-scale pieces `encode(y, per_scale=True)` returns (fine to coarse;
-        `tf_realnvp.latents.merge_latents` checks their number and shapes).
+        `merge_latents` checks their number and shapes).
       condition: as in `log_prob`.
       per_scale: whether `z` is a list of per-scale pieces.
     """
     if per_scale:
-      z = latents.merge_latents(
-          [tf.cast(piece, self.compute_dtype) for piece in z], self.layout,
-          self.squeezes)
-    z = self._check(z, "decode")
-    return self._bijector(False, self._required(condition, z)).forward(z)
+      z = self.flow.merge_latents(
+          [tf.cast(piece, self.compute_dtype) for piece in z])
+    z = self._inputs.images(z, "decode")
+    return self._bijector(
+        False, self._inputs.required_vector(condition, z)).forward(z)
 
   def sample(self, n, temperature=1.0, seed=None, condition=None):
     """`n` images, float32 `[n, H, W, C]` in `[0, 256)`.
@@ -496,10 +406,12 @@ class RealNVP(keras.Model):
         shape, seeds.stateless_seed(seed), dtype=self.compute_dtype)
     return tf.clip_by_value(self.decode(z, condition), 0.0, pixels.MAX_PIXEL)
 
+  # --- Keras ----------------------------------------------------------------
+
   def call(self, inputs, training=None):
     """`model(y)` is `log_prob(y)`: `[N]` log-densities of float pixels;
     `model((y, c))` is `log_prob(y, c)` for a conditional model."""
-    y, condition = self._unpack(inputs)
+    y, condition = self._inputs.unpack_call(inputs)
     return self.log_prob(y, condition, training=bool(training))
 
   def _default_save_signature(self):
@@ -515,156 +427,9 @@ class RealNVP(keras.Model):
       input_shape = input_shape[0]
     return (input_shape[0],)
 
-  # --- Keras `fit` / `evaluate` -------------------------------------------
-
-  @property
-  def metrics(self):
-    return [self._bits_per_dim_tracker]
-
-  def compile(self, optimizer="rmsprop", *args, auto_scale_loss=True,
-              **kwargs):
-    """`keras.Model.compile`; with float16 s/t networks
-    (`dtype="mixed_float16"`) and `auto_scale_loss` (the default) the
-    optimizer is wrapped in `keras.optimizers.LossScaleOptimizer`, as Keras
-    does for a model whose own policy is `mixed_float16` (this model's own
-    policy is float32, see `dtype`)."""
-    super().compile(optimizer, *args, auto_scale_loss=auto_scale_loss,
-                    **kwargs)
-    if (auto_scale_loss and self._float16_networks() and
-        not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)):
-      self.optimizer = keras.optimizers.LossScaleOptimizer(
-          self.optimizer, name="loss_scale_optimizer")
-
-  def _float16_networks(self):
-    return self.network_dtype_policy.compute_dtype == "float16"
-
-  def train_step(self, data):
-    """One `fit` step on float pixels (`data` is `y`, or `(y, ...)`; for a
-    conditional model `(y, condition)`).
-
-    Uses `tf_realnvp.losses.training_loss`, the objective of `train.py`:
-    batch norm in training mode, the loss scaled for `tf.distribute`, and by
-    the optimizer's loss scale (`optimizer.scale_loss`, as in Keras's own
-    `train_step`). Reports `bits_per_dim`, the mean over the batch (the L2
-    penalty excluded). Gradient clipping is the optimizer's
-    (`global_clipnorm`).
-
-    Raises:
-      ValueError: the s/t networks compute in float16 and the optimizer
-        does no loss scaling (their gradients would underflow).
-    """
-    if self._float16_networks() and not isinstance(
-        self.optimizer, keras.optimizers.LossScaleOptimizer):
-      raise ValueError(
-          f"Training a RealNVP with dtype policy "
-          f"{self.network_dtype_policy.name!r} needs loss scaling: compile "
-          "with auto_scale_loss=True (the default) or a "
-          "keras.optimizers.LossScaleOptimizer.")
-    y, condition = self._unpack_data(data)
-    with tf.GradientTape() as tape:
-      loss, per_example = losses.training_loss(self, y, condition=condition)
-      loss = self.optimizer.scale_loss(loss)
-    grads = tape.gradient(loss, self.trainable_variables)
-    self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-    return self._track(per_example)
-
-  def test_step(self, data):
-    """Evaluation-mode bits/dim (running batch-norm averages) of `y`."""
-    y, condition = self._unpack_data(data)
-    return self._track(losses.bits_per_dim(self, y, False, condition))
-
-  def _track(self, per_example_bits_per_dim):
-    tracker = self.metrics[0]
-    tracker.update_state(per_example_bits_per_dim)
-    return {tracker.name: tracker.result()}
-
-  def _unpack(self, inputs):
-    """`(y, condition)` of `model(...)`'s inputs: `(y, c)` for a conditional
-    model, `y` otherwise."""
-    if self.conditioning is None:
-      return inputs, None
-    if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
-      raise ValueError("This model is conditional: call it on (y, condition), "
-                       f"received {type(inputs).__name__}.")
-    return tuple(inputs)
-
-  def _unpack_data(self, data):
-    """`(y, condition)` of a `fit`/`evaluate` element: `(y, c)` for a
-    conditional model (Keras's `(x, y)`), `y` or `(y, ...)` otherwise."""
-    x, target, _ = keras.utils.unpack_x_y_sample_weight(data)
-    return (x, target) if self.conditioning else (x, None)
-
-  def _condition_vector(self, condition, name="condition"):
-    """Condition vectors `[..., dim]` (`tf_realnvp.conditions`); a
-    ValueError for an unconditional model."""
-    if self.conditioning is None:
-      raise ValueError(f"This model is unconditional; it takes no {name}.")
-    return self.conditioning.vector(condition, self.compute_dtype, name)
-
-  def _optional_vector(self, condition):
-    return None if condition is None else self._condition_vector(condition)
-
-  def _required(self, condition, x):
-    """The condition vectors for inputs `x` `[N, ...]`, checked: present
-    exactly for a conditional model, and of a batch shape that is `[]` or
-    `[N]` when both are known."""
-    if condition is None and self.conditioning is None:
-      return None
-    if condition is None:
-      return self._condition_vector(None)
-    vector = self._condition_vector(condition)
-    batch = vector.shape[:-1]
-    if batch.rank is not None and (batch.rank > 1 or (
-        batch.rank == 1 and not batch.is_compatible_with(x.shape[:1]))):
-      raise ValueError(f"condition must be one condition or one per image "
-                       f"(batch shape [] or [{x.shape[0]}]), received batch "
-                       f"shape {batch.as_list()}.")
-    return vector
-
-  def _require_classes(self, method):
-    if not self.num_classes:
-      raise ValueError(f"{method} needs a class-conditional model "
-                       "(RealNVP(num_classes=K)).")
-
-  def _check(self, x, method, dtype=None):
-    """Converts `x` to a `[N, H, W, C]` tensor or raises a ValueError.
-
-    Float inputs are cast to the model's dtype unless `dtype` is given, in
-    which case exactly that dtype is required.
-    """
-    x = tf.convert_to_tensor(x)
-    if dtype is not None and x.dtype != dtype:
-      raise ValueError(f"{method} expects {dtype.name} images, received dtype "
-                       f"{x.dtype.name}.")
-    if dtype is None and not x.dtype.is_floating:
-      raise ValueError(
-          f"{method} expects float pixels (dequantised, in [0, 256)), received "
-          f"dtype {x.dtype.name}; for 8-bit images use bits_per_dim or "
-          "tf_realnvp.pixels.dequantize.")
-    expected = [None] + list(self.image_shape)
-    if x.shape.rank is not None and not x.shape.is_compatible_with(expected):
-      raise ValueError(f"{method} expects shape [N, H, W, C] = {expected}, "
-                       f"received {x.shape}.")
-    return x if dtype is not None else tf.cast(x, self.compute_dtype)
-
   def get_config(self):
     config = super().get_config()
-    config.update(
-        image_shape=self.image_shape,
-        num_scales=self.num_scales,
-        num_blocks=self.num_blocks,
-        num_filters=self.num_filters,
-        alpha=self.alpha,
-        l2_scale=self.l2_scale,
-        batch_norm_momentum=self.batch_norm_momentum,
-        average_in_training=self.average_in_training,
-        coupling_batch_norm=self.coupling_batch_norm,
-        synchronized_batch_norm=self.synchronized_batch_norm,
-        recompute_gradients=self.recompute_gradients,
-        num_classes=self.num_classes,
-        condition_shape=None if self.condition_shape is None else list(
-            self.condition_shape),
-        dequantization=self.dequantization,
-        dtype=keras.dtype_policies.serialize(self.network_dtype_policy))
+    config.update(self.config.to_dict())
+    config.update(dtype=keras.dtype_policies.serialize(
+        self.network_dtype_policy))
     return config
-

@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_realnvp import io
+from tf_realnvp import legacy_checkpoints
 from tf_realnvp.model import RealNVP
 
 __all__ = ["AVERAGE", "CHECKPOINTS", "FIGURES", "FLAGS_FILE", "LOSS_SCALE",
@@ -247,7 +248,10 @@ def _restore(model, path, averaged):
   try:
     averaged = averaged and AVERAGE in checkpoint_keys(path)
     key = AVERAGE if averaged else "model"
-    status = tf.train.Checkpoint(**{key: model}).read(path)
+    target = model
+    if legacy_checkpoints.is_legacy(path, key):
+      target = legacy_checkpoints.model_view(model)
+    status = tf.train.Checkpoint(**{key: target}).read(path)
     status.expect_partial()  # The optimizer and the step are not needed.
     # Fails for a tracked variable without a value in the checkpoint.
     status.assert_existing_objects_matched()

@@ -17,11 +17,11 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tf_realnvp import latents
 from tf_realnvp.anomaly import calibration as calibration_lib
 from tf_realnvp.anomaly import detector as detector_lib
 from tf_realnvp.anomaly import scores
 from tf_realnvp.bijectors.factor_out import FactorOut
+from tf_realnvp.flow import STEP_TYPES
 from tests import flow_checks
 
 tfb = tfp.bijectors
@@ -48,8 +48,11 @@ def _model(seed, num_scales=1, image_shape=IMAGE_SHAPE, dtype="float32",
 
 @pytest.fixture(scope="module")
 def exact_models():
-  """`{num_scales: randomised float64 model of IMAGE_SHAPE}`, 2 and 3."""
-  return {n: _model(seed=n, num_scales=n, dtype="float64") for n in (2, 3)}
+  """`{(num_scales, step_type): randomised float64 model of IMAGE_SHAPE}`,
+  2 and 3 scales of each kind of step."""
+  return {(n, step_type): _model(seed=n, num_scales=n, dtype="float64",
+                                 step_type=step_type)
+          for n in (2, 3) for step_type in STEP_TYPES}
 
 
 @pytest.fixture(scope="module")
@@ -122,10 +125,11 @@ def _numerical_log_det(transform, x, step=1e-5):
   return log_det
 
 
+@pytest.mark.parametrize("step_type", list(STEP_TYPES))
 @pytest.mark.parametrize("num_scales", [2, 3])
 def test_scale_shares_add_up_to_log_prob_and_each_tail_is_the_rest_density(
-    exact_models, num_scales):
-  model = exact_models[num_scales]
+    exact_models, num_scales, step_type):
+  model = exact_models[num_scales, step_type]
   y = flow_checks.uniform_pixels((2,) + IMAGE_SHAPE, seed=num_scales)
   shares = scores.scale_log_likelihoods(model, y).numpy()
   assert shares.shape == (2, num_scales)
@@ -161,7 +165,7 @@ def test_every_score_is_its_definition(model, background):
       scores.BACKGROUND_BITS_PER_DIM: background_bits,
   }
   shares = scores.scale_log_likelihoods(model, images + 0.5).numpy()
-  sizes = [math.prod(s) for s in latents.latent_shapes(model.layout)]
+  sizes = [math.prod(s) for s in model.flow.latent_shapes]
   assert sizes == [32, 16, 16]
   for i, size in enumerate(sizes):
     expected[scores.scale_score_name(i)] = -shares[:, i] / (size *

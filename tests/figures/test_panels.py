@@ -89,7 +89,7 @@ def test_scales_figure_redraws_its_scales_and_keeps_the_others_exactly(
   original = model.encode(_centres(images[:2]), per_scale=True)
   for k in range(2):
     for r, redrawn in enumerate(rows):
-      pieces = latents.split_latents(z[k, r], model.layout, model.squeezes)
+      pieces = model.flow.split_latents(z[k, r])
       for s, piece in enumerate(pieces):
         kept = np.repeat(original[s][k:k + 1], 3, axis=0)
         if s in redrawn:  # Redrawn, differently in each column.

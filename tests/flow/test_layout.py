@@ -1,8 +1,8 @@
-"""Tests of the multi-scale layout (tf_realnvp.bijectors.multiscale_layout)."""
+"""Tests of the multi-scale layout (tf_realnvp.flow.multiscale_layout)."""
 
 import pytest
 
-from tf_realnvp.bijectors import multiscale_layout
+from tf_realnvp.flow import multiscale_layout
 
 
 def test_layout_follows_the_paper():

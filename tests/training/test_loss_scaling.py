@@ -76,7 +76,7 @@ def test_float16_gradients_and_update_match_float32(tmp_path, fashion_dir):
   # those of its last (zero) layers only.
   flow_checks.randomize_weights(trainers[0].model, seed=3)
   flow_checks.copy_weights(trainers[0].model, trainers[1].model)
-  assert {n.compute_dtype for n in trainers[1].model.coupling_networks} == {
+  assert {s.network.compute_dtype for s in trainers[1].model.flow.steps} == {
       "float16"}
   batch = pixel_batch(4)
   grads = [_flat(t._replica_gradients(batch)[0]) for t in trainers]  # pylint: disable=protected-access

@@ -168,3 +168,29 @@ def test_attribute_conditional_training_on_celeb_a_mock_data(tmp_path):
       workdirs.sample_path(str(tmp_path), 2, 1.0)))
   tile = io.display_scale(8, 8) * 8 + io.GAP
   assert grid.shape == (6 * tile - io.GAP, tile - io.GAP, 3)
+
+
+def test_glow_initializes_from_the_first_batch_and_resumes_bit_identically(
+    tmp_path, fashion_dir):
+  settings = dict(step_type="glow", train_steps=6, checkpoint_every=3,
+                  eval_every=6, sample_every=6, ema_decay=0.9)
+  first = loop.prepare_trainer(tiny_config(tmp_path / "whole", fashion_dir,
+                                           **settings))
+  # Actnorm of the first step normalises the first training batch.
+  y, _ = first.model.dequantized(next(iter(first._dataset(0))))
+  x = first.model.bijector().bijectors[0].inverse(y)
+  actnorm = first.model.flow.steps[0].actnorm
+  np.testing.assert_allclose(actnorm.bias, -np.mean(x, axis=(0, 1, 2)),
+                             rtol=1e-5)
+  whole = loop.run(first)
+  halfway = loop.train(tiny_config(tmp_path / "resumed", fashion_dir,
+                                   **dict(settings, train_steps=3)))
+  assert halfway["step"] == 3
+  resumed = loop.prepare_trainer(tiny_config(tmp_path / "resumed",
+                                             fashion_dir, **settings))
+  assert resumed.start_step == 3
+  assert loop.run(resumed) == dict(whole, images_per_sec=mock.ANY,
+                                   train_bits_per_dim=mock.ANY)
+  for model in ("model", "eval_model"):
+    assert (trainer_lib.fingerprint(getattr(first, model)) ==
+            trainer_lib.fingerprint(getattr(resumed, model)))

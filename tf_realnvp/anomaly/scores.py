@@ -60,10 +60,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from tf_realnvp import latents
 from tf_realnvp import losses
 from tf_realnvp import pixels
-from tf_realnvp.bijectors.factor_out import FactorOut
 
 __all__ = ["BACKGROUND_BITS_PER_DIM", "BITS_PER_DIM", "COMPLEXITY",
            "LIKELIHOOD_RATIO", "MAHALANOBIS", "PNG_BITS_PER_DIM", "TYPICALITY",
@@ -125,58 +123,17 @@ def png_bits_per_dim(images, compression=9):
 
 
 def scale_log_likelihoods(model, y):
-  """Each scale's share of `log p(y)`, `[N, L]`, in nats; the shares add up
-  to `model.log_prob(y)`.
-
-  The flow maps `y` to the latent pieces `z_0, ..., z_{L-1}` that the scales
-  factor out (fine to coarse, `tf_realnvp.latents`). Scale `i`'s share is
-  `log N(z_i; 0, I)` plus the log-determinants of scale `i`'s own layers
-  (its couplings, batch norms and squeeze; scale 0 also has the logit
-  preprocessing), so that, by the change of variables,
-
-  $$\\log p(y) = \\sum_i \\Big(\\log \\mathcal N(z_i)
-      + \\sum_{f \\in \\mathrm{scale}\\ i} \\log|\\det J_f|\\Big).$$
-
-  The shares of scales `i, ..., L-1` together are the log-density that the
-  rest of the flow gives to scale `i`'s input. One pass of the flow in
-  evaluation mode.
+  """Each scale's share of `log p(y)`, `[N, L]`, in nats: log-density of
+  the scale's latent piece plus the log-determinants of its own layers
+  (`RealNVP.scale_log_likelihoods`, which gives the change of variables);
+  they add up to `model.log_prob(y)`.
 
   Args:
     model: an unconditional `RealNVP`.
     y: float pixels `[N, H, W, C]` in `[0, 256)`.
   """
   check_unconditional(model)
-  y = tf.convert_to_tensor(y, model.compute_dtype)
-  shares, _ = _walk(model.bijector(training=False).bijectors, y)
-  return tf.stack(shares, axis=-1)
-
-
-def _walk(steps, x):
-  """`(shares, z)`: the shares of the scale whose data-to-latent `steps`
-  (a scale's bijectors, ending with the rest of the flow inside its
-  `FactorOut`) map `x` to `z`, then those of the inner scales."""
-  log_det = 0.0
-  inner = []
-  for step in steps:
-    if isinstance(step, FactorOut):
-      kept, rest = tf.split(x, 2, axis=-1)
-      inner, z_rest = _walk(step.bijector.bijectors, rest)
-      log_det += _standard_normal_log_prob(kept)
-      x = tf.concat([kept, z_rest], axis=-1)
-    else:  # Inverse first: its log-det then comes from TFP's cache, so
-      # each layer runs once (`OnePassBijector`), as in `log_prob`.
-      z = step.inverse(x)
-      log_det += step.inverse_log_det_jacobian(x, event_ndims=3)
-      x = z
-  if not inner:  # The last scale: its whole output is its latent.
-    log_det += _standard_normal_log_prob(x)
-  return [log_det] + inner, x
-
-
-def _standard_normal_log_prob(z):
-  """`log N(z; 0, I)` summed over the event `[h, w, c]`, `[N]`."""
-  return tf.reduce_sum(-0.5 * tf.square(z) - 0.5 * math.log(2.0 * math.pi),
-                       axis=[1, 2, 3])
+  return model.scale_log_likelihoods(y)
 
 
 def scores(model, images, background=None, reference=None):
@@ -253,7 +210,7 @@ def fit_statistics(raw, names):
 
 def _piece_sizes(model):
   """`D_i`, the dimensions scale `i` factors out (they add up to `D`)."""
-  return [math.prod(shape) for shape in latents.latent_shapes(model.layout)]
+  return [scale.latent_size for scale in model.layout]
 
 
 def check_unconditional(model):

@@ -1,73 +1,35 @@
-"""Conditions for a conditional flow: routed by name, or bound."""
+"""A conditional flow with its condition bound."""
 
-import tensorflow_probability as tfp
-
-from tf_realnvp.bijectors.coupling import AffineCoupling
-from tf_realnvp.bijectors.factor_out import FactorOut
-from tf_realnvp.bijectors.one_pass import CONDITIONAL_INPUT
 from tf_realnvp.bijectors.one_pass import OnePassBijector
 
-__all__ = ["Conditioned", "conditional_kwargs"]
-
-tfb = tfp.bijectors
-
-
-def conditional_kwargs(bijector, condition):
-  """The keyword arguments that give every coupling of `bijector` `condition`.
-
-  TFP routes keyword arguments through a `tfb.Chain` by its bijectors'
-  names: `chain.forward(x, **kwargs)` passes `kwargs[b.name]` to `b`.
-  This walks `bijector` (a chain of `multiscale_bijectors`, with the
-  `FactorOut`s' inner chains) and returns the nested dict that reaches every
-  `AffineCoupling`:
-
-      {"scale0_checkerboard0": {"conditional_input": c}, ...,
-       "scale0_factor_out": {"scale1_checkerboard0": {...}, ...}, ...}
-
-  so that `bijector.forward(x, **conditional_kwargs(bijector, c))`, or
-  `dist.log_prob(y, bijector_kwargs=conditional_kwargs(dist.bijector, c))`,
-  computes with condition vectors `c` `[..., dim]`.
-
-  Returns:
-    A dict, empty if `bijector` has no coupling.
-  """
-  if isinstance(bijector, AffineCoupling):
-    return {CONDITIONAL_INPUT: condition}
-  if isinstance(bijector, FactorOut):
-    return conditional_kwargs(bijector.bijector, condition)
-  # `tfb.Chain(...)` of Keras-holding bijectors is a `_Chain`, not a
-  # `tfb.Chain`; both are compositions.
-  if isinstance(bijector, tfb.Composition):
-    routed = {b.name: conditional_kwargs(b, condition)
-              for b in bijector.bijectors}
-    return {name: kwargs for name, kwargs in routed.items() if kwargs}
-  return {}
+__all__ = ["Conditioned"]
 
 
 class Conditioned(OnePassBijector):
-  """`bijector` with condition vectors `c` bound to every coupling.
+  """`bijector` with fixed keyword arguments that carry a condition.
 
-  `forward(x) = bijector.forward(x, **conditional_kwargs(bijector, c))`, and
-  the same for `inverse` and the log-determinants, so that a conditional
-  flow can be used where TFP expects a plain bijector (a
-  `tfd.TransformedDistribution` with the condition bound). `c` `[..., dim]`
-  broadcasts against the inputs' batch shape `[...]`: conditions `[N, dim]`
-  give log-dets `[..., N]`; both are flattened together before `bijector`
-  sees them (`OnePassBijector`), so every coupling, also inside a
-  `FactorOut`, gets one condition per image.
+  `forward(x) = bijector.forward(x, **kwargs)`, and the same for `inverse`
+  and the log-determinants, so that a conditional flow can be used where TFP
+  expects a plain bijector (a `tfd.TransformedDistribution` with the
+  condition bound). `kwargs` is TFP's nested routing of `conditional_input`
+  values by bijector name (e.g. `MultiScaleFlow.conditional_kwargs(c)`);
+  the conditions `c` `[..., dim]` broadcast against the inputs' batch shape
+  `[...]`: conditions `[N, dim]` give log-dets `[..., N]`. Inputs and
+  conditions are flattened together before `bijector` sees them
+  (`OnePassBijector`), so every coupling, also inside a `FactorOut`, gets
+  one condition per image.
 
   Args:
-    bijector: a bijector on `[..., H, W, C]` events (`event_shape`), e.g. a
-      chain of `multiscale_bijectors`.
-    condition: condition vectors `[..., dim]`.
+    bijector: a bijector on `[..., H, W, C]` events (`event_shape`).
+    kwargs: the nested keyword arguments to bind.
     event_shape: `(H, W, C)`.
     name: name of the bijector.
   """
 
-  def __init__(self, bijector, condition, event_shape, name="conditioned"):
+  def __init__(self, bijector, kwargs, event_shape, name="conditioned"):
     parameters = dict(locals())
     self._bijector = bijector
-    self._kwargs = conditional_kwargs(bijector, condition)
+    self._kwargs = kwargs
     super().__init__(event_shape, parameters=parameters, name=name,
                      dtype=bijector.dtype)
 

@@ -173,11 +173,10 @@ def scale_latents(model, images, num_samples=8, temperature=0.7, seed=0,
   base_seed = seeds.stateless_seed(seed)
   shape = (len(images), num_samples) + model.image_shape
   return tf.stack([
-      tf.reshape(latents.merge_latents(
+      tf.reshape(model.flow.merge_latents(
           latents.resample_scales(
               repeated, scales, temperature,
-              tf.random.experimental.stateless_fold_in(base_seed, r)),
-          model.layout, model.squeezes), shape)
+              tf.random.experimental.stateless_fold_in(base_seed, r))), shape)
       for r, scales in enumerate(rows)], axis=1)
 
 

@@ -10,7 +10,6 @@ import numpy as np
 from tf_realnvp import checks
 from tf_realnvp import data
 from tf_realnvp import io
-from tf_realnvp import latents
 from tf_realnvp import pixels
 from tf_realnvp import workdirs
 from tf_realnvp.figures import panels
@@ -259,7 +258,7 @@ def render(figure, model, images, options, image_conditions=None,
     tiles = panels.scale_panels(model, images, options.num_samples,
                                 options.temperature, options.seed, rows,
                                 image_conditions)
-    shapes = latents.latent_shapes(model.layout)
+    shapes = model.flow.latent_shapes
     for r, scales in enumerate(rows):
       lines.append(
           f"row {r} of each block: scale(s) {', '.join(map(str, scales))} "

@@ -13,18 +13,8 @@ from tf_realnvp.model import DTYPE_POLICIES
 from tf_realnvp.model import RealNVP
 from tf_realnvp.training.schedules import LR_SCHEDULES
 
-__all__ = ["ARCHITECTURE_KEYS", "CONSTRAINTS", "TrainConfig", "architecture",
-           "build_model", "requirement", "valid"]
-
-# The parts of `RealNVP.get_config()` that give the variables their meaning:
-# a workdir refuses to resume with others (see `workdirs.MODEL_CONFIG`).
-ARCHITECTURE_KEYS = ("image_shape", "num_scales", "num_blocks", "num_filters",
-                     "alpha", "coupling_batch_norm")
-# ... and those of conditional models and of variational dequantisation,
-# written only when they differ from these defaults, so that the
-# `model_config.json` of other models is the same as before they existed.
-OPTIONAL_KEYS = {"num_classes": None, "condition_shape": None,
-                 "dequantization": "uniform"}
+__all__ = ["CONSTRAINTS", "TrainConfig", "build_model", "requirement",
+           "valid"]
 
 POSITIVE_INTS = ("train_steps", "batch_size", "num_scales", "num_filters",
                  "eval_every", "checkpoint_every", "sample_every",
@@ -65,6 +55,7 @@ class TrainConfig:
   num_scales: int = 2
   num_blocks: int = 4
   num_filters: int = 32
+  step_type: str = "real_nvp"
   l2_scale: float = 5e-5
   batch_norm_momentum: float = 0.95
   average_in_training: bool = False
@@ -152,6 +143,7 @@ def build_model(config, image_shape, condition=None):
       num_scales=config.num_scales,
       num_blocks=config.num_blocks,
       num_filters=config.num_filters,
+      step_type=config.step_type,
       l2_scale=config.l2_scale,
       batch_norm_momentum=config.batch_norm_momentum,
       average_in_training=config.average_in_training,
@@ -162,13 +154,3 @@ def build_model(config, image_shape, condition=None):
       condition_shape=condition and condition.condition_shape,
       dequantization=config.dequantization,
       dtype=config.dtype_policy)
-
-
-def architecture(model):
-  """The `ARCHITECTURE_KEYS` of `model.get_config()`, and the
-  `OPTIONAL_KEYS` that are not at their defaults, JSON-ready."""
-  config = model.get_config()
-  keys = ARCHITECTURE_KEYS + tuple(
-      key for key, default in OPTIONAL_KEYS.items() if config[key] != default)
-  return {key: list(config[key]) if isinstance(config[key], (tuple, list))
-          else config[key] for key in keys}

@@ -36,12 +36,15 @@ import os
 import shutil
 import tempfile
 
+from absl import logging
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_realnvp import classifier
 from tf_realnvp import data
 from tf_realnvp import io
+from tf_realnvp import legacy_checkpoints
 from tf_realnvp import losses
 from tf_realnvp import pixels
 from tf_realnvp import workdirs
@@ -172,13 +175,13 @@ class Trainer:
     Returns:
       The step training resumes from (0 for a new workdir).
     """
-    expected = config_lib.architecture(self.model)
+    expected = self.model.config.architecture()
     found = workdirs.read_model_config(self.workdir, required=False)
     if found is not None and found != expected:
-      defaults = config_lib.OPTIONAL_KEYS
+      default = self.model.config.architecture_default
       differences = ", ".join(
-          f"{k}: {found.get(k, defaults.get(k))!r} in workdir, "
-          f"{expected.get(k, defaults.get(k))!r} requested"
+          f"{k}: {found.get(k, default(k))!r} in workdir, "
+          f"{expected.get(k, default(k))!r} requested"
           for k in sorted(set(found) | set(expected))
           if found.get(k) != expected.get(k))
       raise TrainingError(
@@ -192,15 +195,22 @@ class Trainer:
             self.config.dataset, self.config.data_dir, self.config.image_size))
       if self.is_chief and found is None:
         workdirs.write_model_config(self.workdir, expected)
-      self._reset_average()
+      self.initialize_new_run()
       return 0
     try:
       held = workdirs.checkpoint_keys(latest)
       # A checkpoint written without averaging (loss scaling) has no
       # `average` (`loss_scale`) to match.
-      reader = tf.train.Checkpoint(**self._trained, **{
+      objects = dict(self._trained, **{
           k: v for k, v in self._optional.items() if k in held})
-      reader.restore(latest).assert_existing_objects_matched()
+      if legacy_checkpoints.is_legacy(latest):
+        objects = self._legacy_views(objects)
+        logging.warning(
+            "%s holds the model in the flat layout of earlier versions; it is "
+            "read into the current one, and the next checkpoint is written "
+            "in the current layout.", latest)
+      tf.train.Checkpoint(**objects).restore(
+          latest).assert_existing_objects_matched()
     # A damaged file surfaces as OpError, ValueError, AssertionError, or even
     # IndexError ("Read less bytes than requested"): any failure here means
     # the checkpoint cannot be used.
@@ -215,6 +225,28 @@ class Trainer:
     if workdirs.AVERAGE not in held:
       self._reset_average()
     return int(self.step.numpy())
+
+  def initialize_new_run(self):
+    """What a run from step 0 starts with (`restore_or_initialize` does it
+    for a new workdir): the data-dependent initialisation of the steps that
+    have one (Glow's actnorm), from the first global batch of the training
+    stream (the same on every worker), then the weight average at the
+    model's weights."""
+    if self.model.flow.needs_initialization:
+      y, condition = self._unpack(next(iter(self._dataset(0))))
+      self.model.initialize(y, condition)
+    self._reset_average()
+
+  def _legacy_views(self, objects):
+    """`objects` with the model, its average and the optimizer replaced by
+    views in the flat layout (`tf_realnvp.legacy_checkpoints`)."""
+    views = dict(objects, model=legacy_checkpoints.model_view(self.model),
+                 optimizer=legacy_checkpoints.optimizer_view(self.optimizer,
+                                                             self.model))
+    if workdirs.AVERAGE in objects:
+      views[workdirs.AVERAGE] = legacy_checkpoints.model_view(
+          self.average.average)
+    return views
 
   def _reset_average(self):
     if self.average:
@@ -307,9 +339,9 @@ class Trainer:
     """Correct predictions of the generative classifier, and the count."""
     y, labels = batch
     model = self.eval_model
-    scores = model.class_log_likelihoods(y) + model.class_log_prior
-    correct = tf.equal(tf.argmax(scores, axis=-1, output_type=tf.int32),
-                       labels)
+    _, predicted = classifier.predict(model.class_log_likelihoods(y),
+                                      model.class_log_prior)
+    correct = tf.equal(predicted, labels)
     return (tf.reduce_sum(tf.cast(correct, tf.float32)),
             tf.cast(tf.size(correct), tf.float32))
 
@@ -334,20 +366,26 @@ class Trainer:
     (`data.train_dataset(num_shards=...)`), so the replicas of a step see
     together exactly the global batch a single device would.
     """
-    config = self.config
-
     def dataset_fn(context):
-      return data.train_dataset(
-          config.dataset, config.batch_size, config.seed,
-          data_dir=config.data_dir, image_size=config.image_size,
-          start_step=start_step, shuffle_buffer=config.shuffle_buffer,
-          num_shards=context.num_input_pipelines,
+      return self._dataset(
+          start_step, num_shards=context.num_input_pipelines,
           shard_index=context.input_pipeline_id,
           output_batch_size=context.get_per_replica_batch_size(
-              config.batch_size), conditional=config.conditional,
-          perturbation_rate=config.perturbation_rate, classes=config.classes)
+              self.config.batch_size))
 
     return self.strategy.distribute_datasets_from_function(dataset_fn)
+
+  def _dataset(self, start_step, **sharding):
+    """`data.train_dataset` of the config from `start_step` on (one input
+    pipeline's part of each global batch with `sharding`)."""
+    config = self.config
+    return data.train_dataset(
+        config.dataset, config.batch_size, config.seed,
+        data_dir=config.data_dir, image_size=config.image_size,
+        start_step=start_step, shuffle_buffer=config.shuffle_buffer,
+        conditional=config.conditional,
+        perturbation_rate=config.perturbation_rate, classes=config.classes,
+        **sharding)
 
   def train_step(self, batch):
     """Runs one guarded step; returns the batch's mean bits/dim (or NaN).
