@@ -5,9 +5,12 @@
   python bench/quality_bench.py --models=real_nvp,real_nvp_bf16 --minutes=5
   python bench/quality_bench.py --models=real_nvp --minutes=5 \
       --variants=baseline,ema,cosine,variational,all   # the training levers
+  python bench/quality_bench.py --models=real_nvp --minutes=8 \
+      --variants=baseline,glow_step --seeds=0,1 --grids_dir=G  # the steps
 
-`--variants` trains `real_nvp` once per entry of `VARIANTS` (training
-options on top of the flagfile's model, e.g. `ema`: `--ema_decay`). Every
+`--variants` trains `real_nvp` once per entry of `VARIANTS` and seed of
+`--seeds` (training options on top of the flagfile's model, e.g. `ema`:
+`--ema_decay`, `glow_step`: `--step_type=glow`). Every
 variant trains for its budget's worth of steps: the steps per second of a
 probe run of the variant (`--probe_steps` after one compiled step) times
 the budget, so that a schedule that decays to 0 at `train_steps` ends with
@@ -35,6 +38,7 @@ Reported: parameters, steady images/sec, steps done, test bits/dim.
 
 import functools
 import math
+import os
 import sys
 import time
 
@@ -48,6 +52,7 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_probability as tfp  # noqa: E402
 
 from tf_realnvp import data  # noqa: E402
+from tf_realnvp import io  # noqa: E402
 from tf_realnvp import losses  # noqa: E402
 from tf_realnvp.bijectors import PixelLogit  # noqa: E402
 
@@ -71,12 +76,19 @@ VARIANTS = {
                        lr_schedule="cosine"),
     "ema_cosine_2e3": dict(ema_decay=0.995, warmup_steps=100,
                            lr_schedule="cosine", learning_rate=2e-3),
+    "glow_step": dict(step_type="glow"),
+    "glow_step_ema": dict(step_type="glow", ema_decay=0.995),
 }
 flags.DEFINE_list("variants", ["baseline"],
                   f"Training options of real_nvp, among {', '.join(VARIANTS)}.")
 flags.register_validator(
     "variants", lambda names: set(names) <= set(VARIANTS),
     message=f"--variants must be among {', '.join(VARIANTS)}.")
+flags.DEFINE_list("seeds", ["0"], "Seeds of the real_nvp variants (data "
+                  "order, initial weights): a row per variant and seed.")
+flags.DEFINE_string("grids_dir", None, "If set, a sample grid (T=0.7) of "
+                    "each real_nvp row is written there as "
+                    "<variant>_<minutes>min_seed<seed>.png.")
 flags.DEFINE_integer("probe_steps", 30, "Steps timed to size each variant's "
                      "run to the budget.")
 # 8 x 80 gives 210k parameters, next to the 222k of fashion_mnist.flags.
@@ -125,24 +137,29 @@ def _evaluate(log_prob):
   return total / count
 
 
-def _real_nvp(dtype_policy, variant):
+def _real_nvp(dtype_policy, variant, seed):
   """The flagfile's model with the options of `variant`, trained for the
   budget's worth of steps (see the module docstring)."""
   options = dict(VARIANTS[variant], batch_size=BATCH, data_dir=FLAGS.data_dir,
-                 dtype_policy=dtype_policy, eval_examples=FLAGS.eval_examples)
+                 dtype_policy=dtype_policy, eval_examples=FLAGS.eval_examples,
+                 seed=seed)
   probe = common.trainer("fashion_mnist", **options)
+  probe.initialize_new_run()
   _, rate = _train_for(probe.train_step, iter(probe.train_dataset(0)),
                        steps=FLAGS.probe_steps)
   steps = int(FLAGS.minutes * 60 * rate / BATCH)
   trainer = common.trainer("fashion_mnist", train_steps=steps, **options)
-  if trainer.average:  # Starts at the initial weights (no workdir here).
-    trainer.average.reset()
+  trainer.initialize_new_run()  # No workdir here.
   done, rate = _train_for(trainer.train_step, iter(trainer.train_dataset(0)),
                           steps=steps - 1)
   row = dict(model=f"real_nvp (fashion_mnist.flags, {dtype_policy})",
-             variant=variant, parameters=trainer.model.count_params(),
-             steps=done + 1, images_per_sec=rate,
-             test_bits_per_dim=trainer.evaluate())
+             variant=variant, seed=seed,
+             parameters=trainer.model.count_params(), steps=done + 1,
+             images_per_sec=rate, test_bits_per_dim=trainer.evaluate())
+  if FLAGS.grids_dir:
+    io.write_png(os.path.join(
+        FLAGS.grids_dir, f"{variant}_{FLAGS.minutes:g}min_seed{seed}.png"),
+                 trainer.sample_grid(0.7))
   print(row, file=sys.stderr, flush=True)  # Each row as soon as it is known.
   return row
 
@@ -180,8 +197,9 @@ def main(argv):
           "fashion_mnist", BATCH, seed=0, data_dir=FLAGS.data_dir))))
       continue
     policy = "mixed_bfloat16" if name == "real_nvp_bf16" else "float32"
-    rows += [_real_nvp(policy, variant) for variant in FLAGS.variants]
-  common.report(rows, ["model", "variant", "parameters", "steps",
+    rows += [_real_nvp(policy, variant, int(seed))
+             for seed in FLAGS.seeds for variant in FLAGS.variants]
+  common.report(rows, ["model", "variant", "seed", "parameters", "steps",
                        "images_per_sec", "test_bits_per_dim"], FLAGS.json,
                 f"Fashion-MNIST test bits/dim after {FLAGS.minutes:g} min of "
                 "training each")
