@@ -30,7 +30,7 @@ from tf_realnvp.flow import STEP_TYPES
 from tf_realnvp.model import DTYPE_POLICIES
 from tf_realnvp.training import config as config_lib
 from tf_realnvp.training import strategies
-from tf_realnvp.training.schedules import LR_SCHEDULES
+from tf_realnvp.optimization.schedules import LR_SCHEDULES
 
 _DEFAULTS = training.TrainConfig(workdir="unused")
 _CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -238,7 +238,8 @@ def main(argv):
     result = training.run(trainer)
     if FLAGS.export_dir and trainer.is_chief:
       exported = _export(FLAGS.workdir, FLAGS.export_dir, FLAGS.dtype_policy)
-  except (ValueError, training.TrainingError, strategies.StrategyError,
+  except (ValueError, training.TrainingError, training.TrainingDiverged,
+          strategies.StrategyError,
           data.DatasetUnavailableError) as error:
     sys.stderr.write(f"train.py: error: {error}\n")
     return 1

@@ -42,7 +42,7 @@ import tensorflow as tf  # noqa: E402
 from tf_realnvp import data  # noqa: E402
 from tf_realnvp import losses  # noqa: E402
 from tf_realnvp.model import DTYPE_POLICIES  # noqa: E402
-from tf_realnvp.training import graph_options  # noqa: E402
+from tf_realnvp.optimization import graph_options  # noqa: E402
 from tf_realnvp.training import strategies  # noqa: E402
 
 flags.DEFINE_list("configs", list(common.CONFIGS), "Configurations to time.")

@@ -4,8 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_realnvp import pixels
-from tf_realnvp import seeds
+from tf_realnvp import likelihood
 
 __all__ = ["GenerativeClassifier", "log_joint", "predict"]
 
@@ -42,40 +41,30 @@ class GenerativeClassifier:
         shape=(self.num_classes,), name="class_log_prior", trainable=False,
         initializer=keras.initializers.Constant(-np.log(self.num_classes)))
 
-  def class_log_likelihoods(self, images, seed=None):
-    """`log p(x + u | k)` `[N, K]` for every class `k` of a class model.
-
-    Evaluation mode, one pass of the flow over `N * K` images.
-
-    Args:
-      images: uint8 `[N, H, W, C]`, dequantised once with `seed` (the same
-        noise for every class; `u ~ q(u | x)` under variational
-        dequantisation, see `dequantized`); or float pixels `[N, H, W, C]`
-        in `[0, 256)`, used as they are (e.g. an already dequantised batch).
-      seed: the dequantisation noise of uint8 images, as in `bits_per_dim`.
-    """
+  def class_log_likelihoods(self, images,
+                            num_draws=likelihood.DEFAULT_NUM_DRAWS):
+    """`log P(x | k)` `[N, K]` for every class `k` of a class model: the
+    discrete likelihood of uint8 `images` `[N, H, W, C]` under each class,
+    estimated as `log_likelihood` does (the same `num_draws` fixed draws
+    for every class). Evaluation mode, `num_draws` passes of the flow over
+    `N * K` images."""
     self._require_classes("class_log_likelihoods")
-    images = tf.convert_to_tensor(images)
-    if images.dtype == tf.uint8:
-      y, _ = self.dequantized(tf.cast(pixels.dequantize(
-          self._inputs.images(images, "class_log_likelihoods",
-                              dtype=tf.uint8),
-          seeds.stateless_seed(seed)), self.compute_dtype))
-    else:
-      y = self._inputs.images(images, "class_log_likelihoods")
+    images = self._inputs.images(images, "class_log_likelihoods",
+                                 dtype=tf.uint8)
     labels = tf.range(self.num_classes)[:, None]  # [K, 1] vs y [N, ...].
-    return tf.transpose(self.distribution(condition=labels).log_prob(y))
+    distribution = self.distribution(condition=labels)
+    return tf.transpose(likelihood.importance_weighted(
+        self, images, num_draws, distribution.log_prob))
 
-  def classify(self, images, seed=None):
+  def classify(self, images, num_draws=likelihood.DEFAULT_NUM_DRAWS):
     """`p(k | x)` `[N, K]`: the generative classifier of a class model.
 
-    Bayes' rule (`predict`), `p(k | x) = softmax_k(log p(x + u | k) +
-    log p(k))` with the class prior `class_log_prior` and dequantisation
-    noise `u` keyed by `seed` (`class_log_likelihoods`). `argmax` gives the
-    predicted class.
+    Bayes' rule (`predict`), `p(k | x) = softmax_k(log P(x | k) + log p(k))`
+    with the class prior `class_log_prior` and the likelihoods of
+    `class_log_likelihoods`. `argmax` gives the predicted class.
     """
     self._require_classes("classify")
-    probabilities, _ = predict(self.class_log_likelihoods(images, seed),
+    probabilities, _ = predict(self.class_log_likelihoods(images, num_draws),
                                self.class_log_prior)
     return probabilities
 

@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tf_realnvp import likelihood
 from tf_realnvp import losses
 from tf_realnvp import pixels
 from tf_realnvp import seeds
@@ -91,9 +92,8 @@ class RealNVP(GenerativeClassifier, KerasFit, keras.Model):
       model's own `dtype_policy` is therefore always the variable dtype, so
       that `model(y)` never casts pixels; `network_dtype_policy` holds the
       requested policy. `"mixed_float16"` (GPUs without fast bfloat16)
-      trains with dynamic loss scaling: `compile` wraps the optimizer in
-      `keras.optimizers.LossScaleOptimizer`, `train.py` scales the loss
-      itself (`tf_realnvp.training.loss_scaling`).
+      trains with dynamic loss scaling (`fit` and `train.py` alike,
+      `tf_realnvp.optimization.TrainStep`).
     trainable: as for any Keras model.
     **settings: the other fields of `tf_realnvp.ModelConfig`, which
       documents them: `num_scales`, `num_blocks`, `num_filters`,
@@ -127,7 +127,7 @@ class RealNVP(GenerativeClassifier, KerasFit, keras.Model):
         dtype=network_policy,
         name="dequantizer") if (
             self.config.dequantization == "variational") else None
-    self._init_fit_metrics()
+    self._init_fit()
     self.build((None,) + self.image_shape)
 
   def build(self, input_shape=None):
@@ -307,6 +307,24 @@ class RealNVP(GenerativeClassifier, KerasFit, keras.Model):
     y = tf.cast(pixels.dequantize(images, seeds.stateless_seed(seed)),
                 self.compute_dtype)
     return losses.bits_per_dim(self, y, training, condition)
+
+  def log_likelihood(self, images, condition=None,
+                     num_draws=likelihood.DEFAULT_NUM_DRAWS):
+    """`log P(x)` `[N]` (nats) of uint8 `images` `[N, H, W, C]`, estimated.
+
+    The discrete likelihood of 8-bit images, `log int p(x + u) du` over the
+    pixel bins, by importance weighting over `num_draws` fixed
+    dequantisation draws (`tf_realnvp.likelihood`): deterministic, at least
+    the training bound in expectation (`bits_per_dim` is the bound),
+    converging to `log P(x)` as `num_draws` grows. What the export serves.
+    `tf_realnvp.losses.to_bits_per_dim(ll, model.num_dims)` gives bits/dim.
+    `condition` as in `log_prob`.
+    """
+    images = self._inputs.images(images, "log_likelihood", dtype=tf.uint8)
+    condition = self._inputs.required_vector(condition, images)
+    return likelihood.importance_weighted(
+        self, images, num_draws,
+        lambda y: self._distribution(False, condition).log_prob(y))
 
   def dequantized(self, y, training=False):
     """`(y_q, log q)`: the pixels whose density the bits/dim measures, and

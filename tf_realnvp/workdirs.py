@@ -52,7 +52,7 @@ FIGURES = "figures"
 # architecture as `model`), when training averaged the weights.
 AVERAGE = "average"
 # The checkpoint's name of the loss scale of a float16 run
-# (`tf_realnvp.training.loss_scaling.DynamicLossScale`).
+# (`tf_realnvp.optimization.loss_scaling.DynamicLossScale`).
 LOSS_SCALE = "loss_scale"
 
 

@@ -94,7 +94,7 @@ def _fit_under(strategy, data_dir):
     model = config_lib.build_model(
         tiny_config("unused", data_dir, dtype_policy="mixed_float16"),
         data.dataset_spec("fashion_mnist").image_shape)
-    model.compile(optimizer="adam")  # Wrapped in a LossScaleOptimizer.
+    model.compile(optimizer="adam")  # fit scales the loss (float16).
   batches = data.train_dataset("fashion_mnist", 8, seed=0, data_dir=data_dir)
   history = model.fit(batches, steps_per_epoch=2, epochs=1, verbose=0)
   return history.history["bits_per_dim"][-1]

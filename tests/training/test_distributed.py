@@ -52,7 +52,7 @@ def test_keras_fit_lowers_test_bits_per_dim_and_callbacks_write(
     tmp_path, fashion_dir):
   config = tiny_config(tmp_path, fashion_dir, num_filters=8, batch_size=32)
   model = config_lib.build_model(config, (28, 28, 1))
-  model.compile(optimizer=keras.optimizers.Adam(1e-3, global_clipnorm=100.0))
+  model.compile(optimizer=keras.optimizers.Adam(1e-3), grad_clip_norm=100.0)
   train = data.train_dataset("fashion_mnist", 32, seed=0,
                              data_dir=fashion_dir)
   test = data.eval_dataset("fashion_mnist", 64, data_dir=fashion_dir,

@@ -109,7 +109,7 @@ def calibrate():
       held_out=held_out,
       background_workdir=(os.path.abspath(FLAGS.background_workdir)
                           if background is not None else None),
-      background_step=background_step)
+      background_step=background_step, num_draws=uncalibrated.num_draws)
   path = calibration_lib.save_calibration(FLAGS.workdir, calibration)
   print(f"{path}: {calibration.num_examples} held-out images of {held_out}; "
         f"anomaly_score = {calibration.score} > "

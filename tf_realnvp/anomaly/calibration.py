@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_realnvp import io
+from tf_realnvp import likelihood
 from tf_realnvp.anomaly import scores as scores_lib
 
 __all__ = ["CALIBRATION_FILE", "Calibration", "DEFAULT_FALSE_POSITIVE_RATE",
@@ -38,7 +39,7 @@ __all__ = ["CALIBRATION_FILE", "Calibration", "DEFAULT_FALSE_POSITIVE_RATE",
 CALIBRATION_FILE = "anomaly_calibration.json"
 DEFAULT_FALSE_POSITIVE_RATE = 0.05
 QUANTILE_LEVELS = np.linspace(0.0, 1.0, 1001)
-_VERSION = 1
+_VERSION = 2
 
 
 @dataclasses.dataclass
@@ -63,6 +64,8 @@ class Calibration:
     background_workdir: the background model's workdir of
       `likelihood_ratio`, or `None`.
     background_step: its checkpoint step.
+    num_draws: the dequantisation draws of the likelihood estimates the
+      scores were computed with (`tf_realnvp.likelihood`).
   """
   score: str
   false_positive_rate: float
@@ -77,6 +80,7 @@ class Calibration:
   held_out: str = None
   background_workdir: str = None
   background_step: int = None
+  num_draws: int = likelihood.DEFAULT_NUM_DRAWS
 
   def __post_init__(self):
     if self.score not in self.quantiles:
@@ -133,7 +137,8 @@ def calibration_from_scores(raw_scores, statistic_names, score,
     statistic_names: the statistics of `mahalanobis`.
     score: the name of the served score.
     false_positive_rate: `alpha` of `is_anomaly`.
-    **metadata: `step`, `held_out`, `background_workdir`, `background_step`.
+    **metadata: `step`, `held_out`, `background_workdir`, `background_step`,
+      `num_draws`.
 
   Raises:
     ValueError: no or non-finite scores, a bad rate, an unknown score.
@@ -229,6 +234,12 @@ def load_calibration(workdir, step=None):
     with open(path) as f:
       record = json.load(f)
     version = record.pop("version", None)
+    if version == 1:
+      raise ValueError(
+          "it holds scores at the pixels' bin centres, which the scores no "
+          "longer use (they estimate the discrete likelihood): calibrate "
+          f"again with `python -m tf_realnvp.anomaly calibrate "
+          f"--workdir={workdir}`")
     if version != _VERSION:
       raise ValueError(f"version {version!r}, expected {_VERSION}")
     calibration = Calibration(**record)

@@ -10,6 +10,7 @@ outputs["anomaly_score"], outputs["p_value"], outputs["is_anomaly"]
 
 import tensorflow as tf
 
+from tf_realnvp import likelihood
 from tf_realnvp import workdirs
 from tf_realnvp.anomaly import calibration as calibration_lib
 from tf_realnvp.anomaly import scores as scores_lib
@@ -52,6 +53,9 @@ class AnomalyDetector(tf.Module):
     self.model = model
     self.background = background
     self.calibration = calibration
+    # The draws of the likelihood estimates, those the calibration saw.
+    self.num_draws = (calibration.num_draws if calibration is not None else
+                      likelihood.DEFAULT_NUM_DRAWS)
 
   @property
   def score_names(self):
@@ -63,7 +67,8 @@ class AnomalyDetector(tf.Module):
     calibration = self.calibration
     outputs = scores_lib.scores(self.model, images,
                                 background=self.background,
-                                reference=calibration)
+                                reference=calibration,
+                                num_draws=self.num_draws)
     if calibration is None:
       return outputs
     chosen = outputs[calibration.score]

@@ -1,11 +1,13 @@
 """Anomaly scores of 8-bit images under a trained flow: higher is stranger.
 
-Every score is computed in the graph from uint8 images `x` `[N, H, W, C]` at
-the centres of their pixel bins, `y = x + 0.5` (deterministic, like the
-served density; `tf_realnvp.pixels.bin_centres`), in bits per dimension
+Every score is computed in the graph from uint8 images `x` `[N, H, W, C]`
+with the estimate of their discrete likelihood that the export serves
+(`tf_realnvp.likelihood`: importance-weighted over `num_draws` fixed
+dequantisation draws `y_k = x + u_k`, deterministic), in bits per dimension
 (`D = H W C`), and returns `[N]` float32:
 
-* `bits_per_dim`: `b(x) = -log2 p(y) / D`, the raw negative log-likelihood.
+* `bits_per_dim`: `b(x) = -log2 P(x) / D`, the raw negative
+  log-likelihood (`RealNVP.log_likelihood`).
   Known to fail as an anomaly score: flows trained on Fashion-MNIST give
   higher likelihood to MNIST digits, on CIFAR-10 to SVHN (Nalisnick et al.,
   "Do deep generative models know what they don't know?", ICLR 2019), since
@@ -28,8 +30,9 @@ served density; `tf_realnvp.pixels.bin_centres`), in bits per dimension
   keeps what is specific to the training data. Scores only with a
   background model.
 * `scale<i>_bits_per_dim`, one per scale `i` of the multi-scale flow: the
-  bits/dim of the part of `-log2 p(y)` that scale `i` accounts for
-  (`scale_log_likelihoods`), over the `D_i` dimensions it factors out. The
+  bits/dim of the part of `-log2 p(y_k)` that scale `i` accounts for
+  (`scale_log_likelihoods`), averaged over the draws, over the `D_i`
+  dimensions it factors out. The
   finest scale models local pixel statistics and the coarser ones more
   global structure (cf. Schirrmeister et al., "Understanding anomaly
   detection with deep invertible networks through hierarchies of
@@ -60,8 +63,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from tf_realnvp import likelihood
 from tf_realnvp import losses
-from tf_realnvp import pixels
 
 __all__ = ["BACKGROUND_BITS_PER_DIM", "BITS_PER_DIM", "COMPLEXITY",
            "LIKELIHOOD_RATIO", "MAHALANOBIS", "PNG_BITS_PER_DIM", "TYPICALITY",
@@ -136,7 +139,8 @@ def scale_log_likelihoods(model, y):
   return model.scale_log_likelihoods(y)
 
 
-def scores(model, images, background=None, reference=None):
+def scores(model, images, background=None, reference=None,
+           num_draws=likelihood.DEFAULT_NUM_DRAWS):
   """Every anomaly score of uint8 `images` (see the module docstring).
 
   Args:
@@ -146,6 +150,7 @@ def scores(model, images, background=None, reference=None):
       `likelihood_ratio`.
     reference: `None`, or the held-out inliers' statistics of `typicality`
       and `mahalanobis` (a `Calibration`; see `reference_scores`).
+    num_draws: the dequantisation draws of the likelihood estimates.
 
   Returns:
     `{name: float32 [N]}` with the keys of `score_names(model, background
@@ -153,17 +158,21 @@ def scores(model, images, background=None, reference=None):
   """
   check_unconditional(model)
   images = tf.convert_to_tensor(images)
-  y = pixels.bin_centres(images, model.compute_dtype)
-  shares = scale_log_likelihoods(model, y)
-  bits = losses.to_bits_per_dim(tf.reduce_sum(shares, axis=-1),
-                                model.num_dims)
+
+  def log_density(y):
+    shares = scale_log_likelihoods(model, y)
+    return tf.reduce_sum(shares, axis=-1), shares
+
+  log_likelihood, shares = likelihood.importance_weighted(
+      model, images, num_draws, log_density)
+  bits = losses.to_bits_per_dim(log_likelihood, model.num_dims)
   png = tf.cast(png_bits_per_dim(images), bits.dtype)
   result = {BITS_PER_DIM: bits, COMPLEXITY: bits - png}
   if background is not None:
     check_background(model, background)
-    background_bits = losses.bits_per_dim(
-        background, pixels.bin_centres(images, background.compute_dtype),
-        training=False)
+    background_bits = tf.cast(losses.to_bits_per_dim(
+        background.log_likelihood(images, num_draws=num_draws),
+        background.num_dims), bits.dtype)
     result[LIKELIHOOD_RATIO] = bits - background_bits
   for i, size in enumerate(_piece_sizes(model)):
     result[scale_score_name(i)] = losses.to_bits_per_dim(shares[:, i], size)

@@ -12,10 +12,8 @@ last["test_bits_per_dim"]
 - `loop`: `train` / `run`, the job with its periodic checkpoints,
   evaluations, samples, summaries and progress bar;
 - `strategies`: the `tf.distribute` strategy named by `train.py --strategy`;
-- `optimizers`: `FusedAdam`, Keras's Adam with one kernel per variable;
-- `schedules`: `LearningRate`, warm-up and a constant or cosine rate;
-- `averaging`: `WeightAverage`, the exponential moving average of weights;
-- `loss_scaling`: `DynamicLossScale`, for float16 s/t networks;
+- the step itself, its optimizer, learning rate, weight average and loss
+  scale are `tf_realnvp.optimization`'s (shared with `RealNVP.fit`);
 - `graph_options`: the Grappler passes of the compiled steps;
 - `progress`: the progress bar.
 """
@@ -24,9 +22,9 @@ from tf_realnvp.training.config import TrainConfig
 from tf_realnvp.training.loop import prepare_trainer
 from tf_realnvp.training.loop import run
 from tf_realnvp.training.loop import train
-from tf_realnvp.training.optimizers import FusedAdam
+from tf_realnvp.optimization.optimizers import FusedAdam
+from tf_realnvp.optimization.step import TrainingDiverged
 from tf_realnvp.training.trainer import Trainer
-from tf_realnvp.training.trainer import TrainingDiverged
 from tf_realnvp.training.trainer import TrainingError
 from tf_realnvp.training.trainer import fingerprint
 

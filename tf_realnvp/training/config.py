@@ -11,7 +11,7 @@ from tf_realnvp import data
 from tf_realnvp.dequantization import DEQUANTIZATIONS
 from tf_realnvp.model import DTYPE_POLICIES
 from tf_realnvp.model import RealNVP
-from tf_realnvp.training.schedules import LR_SCHEDULES
+from tf_realnvp.optimization.schedules import LR_SCHEDULES
 
 __all__ = ["CONSTRAINTS", "TrainConfig", "build_model", "requirement",
            "valid"]

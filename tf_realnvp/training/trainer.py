@@ -1,34 +1,18 @@
 """`Trainer`: the model, optimizer, checkpoints and compiled steps of one
 training job, under any `tf.distribute.Strategy`.
 
-Loss: the mean negative log-likelihood in bits/dim of the dequantised batch,
-`-log p(y) / (D ln 2)` (exactly `RealNVP.bits_per_dim`), plus the L2 penalty
-on the weight-norm scales (`model.losses`). Per replica the loss is scaled
-with `tf.nn.compute_average_loss(..., global_batch_size)`, as Keras 3 sums
-gradients across replicas.
-
-Guard: the gradients are clipped by their global norm (computed on the
-gradient of the global batch) and a step whose loss or gradient norm is not
-finite is skipped (no variable changes, not even the optimizer's step count)
-and counted; after `max_nonfinite_steps` such steps in a row training stops
-with `TrainingDiverged`, before anything is written. A checkpoint therefore
-never holds non-finite weights.
-
-Learning rate: `schedules.LearningRate` at the optimizer's step, assigned to
-the optimizer's learning-rate variable before each update (so a resumed run
-follows its flags, and checkpoints keep the layout of a constant rate).
-Weight averaging (`ema_decay > 0`): `averaging.WeightAverage` after each
-applied update; the average is a second model, saved in the checkpoint as
-`average` (`workdirs.AVERAGE`) beside `model`, and is what `evaluate`,
-`classification_accuracy` and `sample_grid` use (`eval_model`).
-
-float16 s/t networks (`dtype_policy="mixed_float16"`): the gradients are
-those of the loss times `loss_scaling.DynamicLossScale`'s scale `S`,
-divided by `S` after the all-reduce. A step whose loss is finite but whose
-gradients overflowed is the loss scaler's to skip (`S` halves): it changes
-no weight and does not count towards `max_nonfinite_steps`, unless `S` is
-already 1. The scale is checkpointed as `loss_scale`
-(`workdirs.LOSS_SCALE`).
+The step is `tf_realnvp.optimization.TrainStep`, the one `RealNVP.fit`
+takes too: the loss, its scaling for float16 networks, clipping, the guard
+of non-finite steps and the weight average are described there. Here: the
+learning rate is `LearningRate` (warm-up, constant or cosine) at the
+optimizer's step, assigned to the optimizer's rate variable before each
+update (so a resumed run follows its flags, and checkpoints keep the layout
+of a constant rate); the weight average (`ema_decay > 0`) is a second
+model, saved in the checkpoint as `average` (`workdirs.AVERAGE`) beside
+`model`, and is what `evaluate`, `classification_accuracy` and
+`sample_grid` use (`eval_model`); the loss scale of float16 networks is
+checkpointed as `loss_scale` (`workdirs.LOSS_SCALE`). A checkpoint never
+holds non-finite weights: the guard stops training before one is written.
 """
 
 import hashlib
@@ -49,22 +33,18 @@ from tf_realnvp import losses
 from tf_realnvp import pixels
 from tf_realnvp import workdirs
 from tf_realnvp.training import config as config_lib
-from tf_realnvp.training import graph_options
-from tf_realnvp.training.averaging import WeightAverage
-from tf_realnvp.training.loss_scaling import DynamicLossScale
-from tf_realnvp.training.optimizers import FusedAdam
-from tf_realnvp.training.schedules import LearningRate
+from tf_realnvp.optimization import graph_options
+from tf_realnvp.optimization.averaging import WeightAverage
+from tf_realnvp.optimization.loss_scaling import DynamicLossScale
+from tf_realnvp.optimization.optimizers import FusedAdam
+from tf_realnvp.optimization.schedules import LearningRate
+from tf_realnvp.optimization.step import TrainStep
 
-__all__ = ["Trainer", "TrainingDiverged", "TrainingError", "fingerprint",
-           "is_chief"]
+__all__ = ["Trainer", "TrainingError", "fingerprint", "is_chief"]
 
 
 class TrainingError(RuntimeError):
   """Training cannot start or continue; the message says why and what to do."""
-
-
-class TrainingDiverged(TrainingError):
-  """Too many consecutive steps had a non-finite loss or gradient."""
 
 
 class Trainer:
@@ -132,17 +112,19 @@ class Trainer:
     self.save_manager = self.manager if self.is_chief else (
         tf.train.CheckpointManager(self.checkpoint, self._scratch,
                                    max_to_keep=1))
-    self.nonfinite_steps = 0
-    self.consecutive_nonfinite = 0
-    self.overflow_steps = 0  # Skipped by the loss scaler, in this run.
     self.start_step = 0
-    self.rewrites = (graph_options.rewrites_for(self.strategy)
-                     if rewrites is None else rewrites)
-    self._train_step, self._eval_step, self._classify_step = (
-        graph_options.called_with(tf.function(step, autograph=False),
-                                  self.rewrites)
-        for step in (self._distributed_train_step,
-                     self._distributed_eval_step,
+    self.step_fn = TrainStep(
+        self.model, self.optimizer, self.strategy,
+        grad_clip_norm=config.grad_clip_norm,
+        max_nonfinite_steps=config.max_nonfinite_steps,
+        global_batch_size=config.batch_size,
+        learning_rate=self.learning_rate, average=self.average,
+        loss_scale=self.loss_scale, step_counter=self.step,
+        rewrites=rewrites)
+    self.rewrites = self.step_fn.rewrites
+    self._eval_step, self._classify_step = (
+        graph_options.compiled(step, self.rewrites)
+        for step in (self._distributed_eval_step,
                      self._distributed_classify_step))
     self._sample_conditions = None
 
@@ -254,78 +236,6 @@ class Trainer:
 
   # --- Compiled steps -------------------------------------------------------
 
-  def _replica_gradients(self, batch):
-    """Per replica: loss scaled for the global batch, global-batch gradients.
-
-    `batch` is pixels `y`, or `(y, condition)` for a conditional model.
-    """
-    y, condition = self._unpack(batch)
-    variables = self.model.trainable_variables
-    with tf.GradientTape() as tape:
-      loss, per_example = losses.training_loss(
-          self.model, y, self.global_batch_size, condition)
-      if self.loss_scale:
-        loss = self.loss_scale.scale_loss(loss)
-    grads = tape.gradient(loss, variables)
-    context = tf.distribute.get_replica_context()
-    # The global norm must be the norm of the global-batch gradient.
-    total_grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-    if self.loss_scale:
-      total_grads = self.loss_scale.unscale(total_grads)
-    total_loss = context.all_reduce(tf.distribute.ReduceOp.SUM,
-                                    tf.reduce_sum(per_example))
-    _, norm = tf.clip_by_global_norm(total_grads, self.config.grad_clip_norm)
-    # Keras 3 sums the gradients across replicas: pass each replica's share
-    # of the clipped global gradient.
-    factor = tf.minimum(1.0, self.config.grad_clip_norm / norm) / tf.cast(
-        context.num_replicas_in_sync, norm.dtype)
-    return ([g * factor for g in total_grads], total_loss,
-            tf.math.is_finite(total_loss), tf.math.is_finite(norm))
-
-  def _apply(self, grads):
-    self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
-
-  def _update(self, grads):
-    """The update of a finite step, in cross-replica context: learning rate,
-    optimizer, weight average."""
-    self.optimizer.learning_rate = self.learning_rate(self.optimizer.iterations)
-    self.strategy.run(self._apply, args=(grads,))
-    if self.average:
-      self.average.update(self.optimizer.iterations)
-
-  def _distributed_train_step(self, batch):
-    """One step on a distributed batch; returns `(sum of bits/dim, finite,
-    overflow)`, `overflow` for a step the loss scaler skipped.
-
-    The step counter counts batches, skipped or not, so that the data
-    position follows from it on resume.
-    """
-    running_stats = self.model.non_trainable_variables
-    saved_stats = [tf.identity(v) for v in running_stats]
-    grads, *per_replica = self.strategy.run(self._replica_gradients,
-                                            args=(batch,))
-    total_loss, loss_finite, grads_finite = (
-        self.strategy.experimental_local_results(x)[0] for x in per_replica)
-    finite = tf.math.logical_and(loss_finite, grads_finite)
-
-    def restore_running_stats():
-      # The forward pass already updated the batch-norm running averages.
-      for variable, saved in zip(running_stats, saved_stats):
-        variable.assign(saved)
-
-    # A cross-replica `tf.cond` around `strategy.run`: a merge_call (the
-    # optimizer's) is not allowed inside a replica-context cond.
-    tf.cond(finite, lambda: self._update(grads), restore_running_stats)
-    self.step.assign_add(1)
-    overflow = tf.constant(False)
-    if self.loss_scale:
-      overflow = tf.math.logical_and(
-          loss_finite, tf.math.logical_not(tf.math.logical_or(
-              grads_finite, self.loss_scale.at_floor())))
-      with tf.control_dependencies([overflow]):
-        self.loss_scale.adjust(grads_finite)
-    return total_loss, finite, overflow
-
   def _unpack(self, batch):
     """`(y, condition)` of a batch (`condition` `None` if unconditional)."""
     return batch if self.condition else (batch, None)
@@ -388,31 +298,26 @@ class Trainer:
         **sharding)
 
   def train_step(self, batch):
-    """Runs one guarded step; returns the batch's mean bits/dim (or NaN).
-
-    A step the loss scaler skipped (float16 gradients overflowed) returns
-    its finite loss and is counted in `overflow_steps` only.
+    """Runs one guarded step (`TrainStep`); returns the batch's mean
+    bits/dim (NaN for a skipped step; finite for one the loss scaler
+    skipped).
 
     Raises:
       TrainingDiverged: after `max_nonfinite_steps` skipped steps in a row.
     """
-    total_loss, finite, overflow = self._train_step(batch)
-    if bool(overflow):
-      self.overflow_steps += 1
-      return float(total_loss) / self.global_batch_size
-    if bool(finite):
-      self.consecutive_nonfinite = 0
-      return float(total_loss) / self.global_batch_size
-    self.nonfinite_steps += 1
-    self.consecutive_nonfinite += 1
-    if self.consecutive_nonfinite >= self.config.max_nonfinite_steps:
-      raise TrainingDiverged(
-          f"{self.consecutive_nonfinite} consecutive steps had a non-finite "
-          f"loss or gradient (step {int(self.step.numpy())}; "
-          f"{self.nonfinite_steps} skipped in this run). Training stopped; "
-          "the last checkpoint holds the last finite weights. Check the data "
-          "for NaN or out-of-range pixels, or lower --learning_rate.")
-    return float("nan")
+    return self.step_fn(batch)[0]
+
+  @property
+  def nonfinite_steps(self):
+    return self.step_fn.nonfinite_steps
+
+  @property
+  def consecutive_nonfinite(self):
+    return self.step_fn.consecutive_nonfinite
+
+  @property
+  def overflow_steps(self):
+    return self.step_fn.overflow_steps
 
   def evaluate(self):
     """Test-split bits/dim in evaluation mode (running batch-norm averages);

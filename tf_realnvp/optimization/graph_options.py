@@ -86,3 +86,9 @@ def called_with(function, rewrites):
       return function(*args)
 
   return call
+
+
+def compiled(function, rewrites):
+  """`function` as a `tf.function` (without autograph) called with
+  `rewrites`: how the training and evaluation steps are compiled."""
+  return called_with(tf.function(function, autograph=False), rewrites)

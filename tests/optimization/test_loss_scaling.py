@@ -15,7 +15,7 @@ import tf_realnvp
 from tf_realnvp import export
 from tf_realnvp.training import loop
 from tf_realnvp.training import trainer as trainer_lib
-from tf_realnvp.training.loss_scaling import DynamicLossScale
+from tf_realnvp.optimization.loss_scaling import DynamicLossScale
 from tests import export_helpers
 from tests import flow_checks
 from tests.training_helpers import pixel_batch
@@ -170,26 +170,25 @@ def _fit_data():
   return tf.data.Dataset.from_tensor_slices(pixels).batch(8)
 
 
-def test_fit_wraps_the_optimizer_in_a_loss_scale_optimizer_and_trains():
+def test_fit_scales_the_loss_and_trains():
   keras.utils.set_random_seed(1)
   model = tf_realnvp.RealNVP((4, 4, 2), num_blocks=1, num_filters=4,
                              dtype=FLOAT16)
   model.compile(keras.optimizers.Adam(1e-2))
-  assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+  model.make_train_function()
   # Too high for float16: the first steps overflow and lower the scale,
-  # which they would not if `train_step` did not scale the loss.
-  model.optimizer.initial_scale = 2.0**24
+  # which they would not if fit did not scale the loss.
+  model.fit_step.loss_scale.scale.assign(2.0**24)
   history = model.fit(_fit_data(), epochs=4, verbose=0).history
-  scale = float(model.optimizer.dynamic_scale.numpy())
+  scale = float(model.fit_step.loss_scale.scale.numpy())
   print(history["bits_per_dim"], scale)
-  assert scale < 2.0**24
+  assert scale < 2.0**24 and model.fit_step.overflow_steps > 0
   assert history["bits_per_dim"][-1] < history["bits_per_dim"][0]
 
 
 def test_fit_without_loss_scaling_is_refused_with_the_remedy():
   model = tf_realnvp.RealNVP((4, 4, 2), num_blocks=0, num_filters=2,
                              dtype=FLOAT16)
-  model.compile(keras.optimizers.Adam(), auto_scale_loss=False)
   with pytest.raises(ValueError, match="needs loss scaling: compile with "
                      "auto_scale_loss=True"):
-    model.fit(_fit_data(), epochs=1, verbose=0)
+    model.compile(keras.optimizers.Adam(), auto_scale_loss=False)

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from tf_realnvp.training.schedules import LearningRate
+from tf_realnvp.optimization.schedules import LearningRate
 
 
 @pytest.mark.parametrize("schedule,step,expected", [

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from tf_realnvp import workdirs
-from tf_realnvp.training import averaging
+from tf_realnvp.optimization import averaging
 from tf_realnvp.training import loop
-from tf_realnvp.training.schedules import LearningRate
+from tf_realnvp.optimization.schedules import LearningRate
 from tests.training_helpers import make_workdir
 from tests.training_helpers import tiny_config
 

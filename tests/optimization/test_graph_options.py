@@ -6,7 +6,7 @@ from tensorflow.core.protobuf import config_pb2
 from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
 from tensorflow.python.eager import context
 
-from tf_realnvp.training import graph_options
+from tf_realnvp.optimization import graph_options
 from tf_realnvp.training import trainer as trainer_lib
 from tests import flow_checks
 from tests.training_helpers import pixel_batch

@@ -24,13 +24,14 @@ class DynamicLossScale(tf.Module):
   - the gradients are finite: the count of good steps grows by 1, and after
     `growth_steps` of them in a row `S <- 2 S` and the count -> 0.
 
-  Keras's optimizer wrapper itself is not used by `Trainer`: its `apply`
-  runs a `cond` with the inner optimizer's `merge_call` inside a replica
-  context, which the trainer's own cross-replica guard of non-finite steps
-  cannot contain (`RealNVP.fit` does use it).
+  Keras's optimizer wrapper itself is not used (by `TrainStep`, the step of
+  `train.py` and `RealNVP.fit`): its `apply` runs a `cond` with the inner
+  optimizer's `merge_call` inside a replica context, which the step's own
+  cross-replica guard of non-finite steps cannot contain.
 
-  The two variables are checkpointed with the trainer (`loss_scale`), so a
-  resumed run continues with the same scale and stays bit-identical.
+  The two variables are checkpointed with `train.py`'s trainer
+  (`loss_scale`), so a resumed run continues with the same scale and stays
+  bit-identical.
 
   Args:
     initial_scale: `S` at step 0 (Keras's default `2**15`: a too high scale
