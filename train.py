@@ -43,8 +43,21 @@ flags.DEFINE_string("dataset", _DEFAULTS.dataset,
                     "imagenet_resized/32x32, imagenet_resized/64x64, "
                     "lsun/<category>) or folder:/path/to/images.")
 flags.DEFINE_string("data_dir", None, "TFDS data directory (default: TFDS's).")
+flags.DEFINE_string("manual_dir", None, "Folder of the dataset's files "
+                    "downloaded by hand, read once into --data_dir when the "
+                    "dataset is not prepared there: CelebA's release "
+                    "(img_align_celeba.zip or img_align_celeba/ and the four "
+                    "annotation files, flat or in Img/ Anno/ Eval/), "
+                    "downsampled ImageNet's npz zips, LSUN's LMDB zips "
+                    "(docs/datasets.md).")
 flags.DEFINE_integer("image_size", None, "Side of the square images of "
                      "celeb_a, lsun and folder datasets (default 64, 64, 32).")
+flags.DEFINE_enum("folder_crop", None, list(data.FOLDER_CROPS),
+                  "Crop of a folder dataset's images before resizing to "
+                  "--image_size: square (the central square, the default), "
+                  "celeb_a (the paper's CelebA crop, the central 148x148, for "
+                  "a folder of CelebA's aligned 178x218 faces), none (the "
+                  "whole image).")
 flags.DEFINE_integer("train_steps", _DEFAULTS.train_steps, "Training steps.")
 flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size,
                      "Global batch size (all replicas together).")

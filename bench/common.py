@@ -20,7 +20,8 @@ from tf_realnvp import flagfiles  # noqa: E402
 from tf_realnvp import training  # noqa: E402
 from tf_realnvp.flow import multiscale_layout  # noqa: E402
 
-# name -> flagfile in configs/ (the architectures the benchmarks measure).
+# name -> flagfile in configs/ (the architectures the benchmarks measure by
+# default; any flagfile's name, e.g. celeba.flags, is a configuration too).
 CONFIGS = {
     "fashion_mnist": "fashion_mnist.flags",
     "cifar10": "cifar10.flags",
@@ -28,9 +29,15 @@ CONFIGS = {
 }
 
 
+def flagfile(config):
+  """The flagfile of a configuration: a `CONFIGS` name or a flagfile's."""
+  return CONFIGS.get(config, config)
+
+
 def architecture(config):
-  """`RealNVP` keyword arguments of a `CONFIGS` entry, and its batch size."""
-  values = flagfiles.read_flagfile(CONFIGS[config])
+  """`RealNVP` keyword arguments of a configuration (`flagfile`), and its
+  batch size."""
+  values = flagfiles.read_flagfile(flagfile(config))
   spec = data.dataset_spec(values["dataset"], _int_or_none(
       values.get("image_size")))
   kwargs = dict(image_shape=tuple(spec.image_shape),
@@ -41,12 +48,13 @@ def architecture(config):
 
 
 def trainer(config, strategy=None, rewrites=None, **overrides):
-  """A `training.Trainer` of a `CONFIGS` entry's dataset, architecture and
+  """A `training.Trainer` of a configuration's dataset, architecture and
   batch (no workdir is written), with `TrainConfig` fields `overrides` and
   the Trainer's `strategy` and Grappler `rewrites`."""
   kwargs, batch_size = architecture(config)
-  fields = dict(workdir="/unused",
-                dataset=flagfiles.read_flagfile(CONFIGS[config])["dataset"],
+  values = flagfiles.read_flagfile(flagfile(config))
+  fields = dict(workdir="/unused", dataset=values["dataset"],
+                image_size=_int_or_none(values.get("image_size")),
                 num_scales=kwargs["num_scales"],
                 num_blocks=kwargs["num_blocks"],
                 num_filters=kwargs["num_filters"], batch_size=batch_size)

@@ -11,13 +11,16 @@ from absl import flags
 from absl.testing import flagsaver
 import numpy as np
 import pytest
+import requests
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from tf_realnvp import data
 from tf_realnvp import flagfiles
 from tf_realnvp import io
 from tf_realnvp import pixels
 from tf_realnvp import workdirs
+from tf_realnvp.data import download
 from tf_realnvp.flow import multiscale_layout
 from tf_realnvp.training import config as config_lib
 from tf_realnvp.training import loop
@@ -25,6 +28,7 @@ from tf_realnvp.training import trainer as trainer_lib
 from tests import export_helpers
 from tests import images
 from tests import processes
+from tests import releases
 from tests.training_helpers import snapshot
 from tests.training_helpers import tiny_config
 from tests.training_helpers import tiny_flags
@@ -129,6 +133,14 @@ COMMAND_LINE_ERRORS = {
                 "comma-separated class indices, received '3,x'.", False),
     "ema_decay": (["--ema_decay=1"],
                   "train.py: error: ema_decay must be in [0, 1)", False),
+    "folder_crop_of_tfds": (["--dataset=celeb_a", "--folder_crop=celeb_a"],
+                            "train.py: error: folder_crop='celeb_a' applies "
+                            "to folder: datasets only", False),
+    "folder_crop": (["--folder_crop=centre"], "value should be one of "
+                    "<square|celeb_a|none>", False),
+    "bad_manual_dir": (["--dataset=celeb_a", "--data_dir={tmp}/tfds",
+                        "--manual_dir={tmp}"],
+                       "train.py: error: Missing list_attr_celeba.txt", False),
 }
 
 
@@ -151,6 +163,7 @@ def _train_in_process(*args):
 def test_command_line_errors_exit_non_zero_with_a_clear_message(tmp_path,
                                                                 case):
   args, message, entry_point = COMMAND_LINE_ERRORS[case]
+  args = [a.format(tmp=tmp_path) for a in args]
   workdir = [] if not args else [f"--workdir={tmp_path / 'run'}"]
   if entry_point:
     result = processes.run(processes.train_py(*workdir, *args))
@@ -170,6 +183,47 @@ def _assert_error(result, message):
             if line.startswith("train.py: error: ")]
   assert len(errors) == 1 and message in errors[0], result.stderr
   assert "Traceback" not in result.stderr
+
+
+def test_failed_download_is_one_line_naming_the_manual_route(tmp_path,
+                                                            monkeypatch):
+  def refused(unused_session, url, **unused_kwargs):
+    raise requests.exceptions.ConnectionError(f"Connection refused: {url}")
+  monkeypatch.setattr(download, "unreachable_endpoints", lambda *_: [])
+  monkeypatch.setattr(requests.Session, "get", refused)
+  code, stderr = _train_in_process(f"--workdir={tmp_path / 'run'}",
+                                   f"--data_dir={tmp_path / 'tfds'}",
+                                   "--dataset=cifar10")
+  assert code == 1 and "Traceback" not in stderr
+  (line,) = [l for l in stderr.splitlines() if l.startswith("train.py:")]
+  assert line.startswith("train.py: error: Dataset 'cifar10' could not be "
+                         "downloaded: no connection") and "--manual_dir=M" in line
+  assert not (tmp_path / "run").exists()
+
+
+# Slow (40-60 s on 2 cores): train.py prepares a 30-image CelebA release
+# in the official layout and trains 2 steps of celeba.flags' --conditional
+# model on it.
+@pytest.mark.timeout(300)
+def test_celeba_flags_train_from_the_release_with_manual_dir(tmp_path):
+  release = releases.write_celeb_a_release(tmp_path / "CelebA", 30)
+  data_dir = tmp_path / "tfds"
+  result = processes.run(processes.train_py(
+      "--flagfile=celeba.flags", f"--manual_dir={release.folder}",
+      f"--workdir={tmp_path / 'run'}", f"--data_dir={data_dir}",
+      "--conditional", "--train_steps=2", "--num_scales=2", "--num_blocks=1",
+      "--num_filters=4", "--batch_size=4", "--eval_examples=8",
+      "--num_samples=4", "--eval_every=2", "--checkpoint_every=2",
+      "--sample_every=2"))
+  assert result.returncode == 0, result.stderr
+  assert "test bits/dim" in result.stdout
+  # The release's partition, prepared once: later runs need no --manual_dir.
+  builder = tfds.builder("celeb_a", data_dir=str(data_dir))
+  assert builder.is_prepared() and {
+      split: info.num_examples for split, info in builder.info.splits.items()
+  } == {"train": 10, "validation": 10, "test": 10}
+  model, _ = workdirs.load_trained_model(str(tmp_path / "run"))
+  assert model.condition_shape == (40,) and model.image_shape == (64, 64, 3)
 
 
 def test_num_scales_that_does_not_divide_the_image_size(tmp_path, fashion_dir):

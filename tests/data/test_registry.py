@@ -13,20 +13,34 @@ from tf_realnvp.data.registry import Family
 
 @pytest.mark.parametrize("name, image_size, expected", [
     ("fashion_mnist", None, (Family.FIXED, (28, 28, 1), False, "train",
-                             "test")),
-    ("cifar10", 32, (Family.FIXED, (32, 32, 3), True, "train", "test")),
+                             "test", None)),
+    ("cifar10", 32, (Family.FIXED, (32, 32, 3), True, "train", "test", None)),
     ("imagenet_resized/64x64", None, (Family.FIXED, (64, 64, 3), False,
-                                      "train", "validation")),
-    ("celeb_a", None, (Family.CELEB_A, (64, 64, 3), True, "train", "test")),
+                                      "train", "validation", None)),
+    ("celeb_a", None, (Family.CELEB_A, (64, 64, 3), True, "train", "test",
+                       None)),
     ("lsun/tower", 32, (Family.LSUN, (32, 32, 3), True, "train",
-                        "validation")),
+                        "validation", None)),
     ("lsun/cat", None, (Family.LSUN, (64, 64, 3), True, "train[:99%]",
-                        "train[99%:]")),
-    ("folder:/x", None, (Family.FOLDER, (32, 32, 3), False, "train", "test")),
+                        "train[99%:]", None)),
+    ("folder:/x", None, (Family.FOLDER, (32, 32, 3), False, "train", "test",
+                         "square")),
 ])
 def test_dataset_spec(name, image_size, expected):
   spec = data.dataset_spec(name, image_size)
   assert dataclasses.astuple(spec) == (name,) + expected
+
+
+@pytest.mark.parametrize("name, crop, message", [
+    ("folder:/x", "centre", "folder_crop must be one of square, celeb_a, none"),
+    ("celeb_a", "celeb_a", "applies to folder: datasets only, not to "
+     "'celeb_a'"),
+])
+def test_bad_folder_crops_are_refused(name, crop, message):
+  with pytest.raises(ValueError, match=re.escape(message)):
+    data.dataset_spec(name, folder_crop=crop)
+  assert data.dataset_spec("folder:/x", folder_crop="none").folder_crop == (
+      "none")
 
 
 def test_folder_spec_names_its_folder():

@@ -61,18 +61,74 @@ def _single_image(folder):
   return folder, folder
 
 
-@pytest.mark.parametrize("make, message", [
-    (_corrupt_file, "Cannot read image file"),
-    (_empty_folder, "holds no"),
-    (_missing_folder, "does not exist"),
-    (_single_image, "too few"),
+def _small_for_the_celeb_a_crop(folder):
+  """Images of 218x178 and one of 150x140 (narrower than 148)."""
+  images.write_images(folder, ["a.png", "b.png"], size=(218, 178))
+  images.write_images(folder, ["c.png"], size=(150, 140))
+  return folder, os.path.join(folder, "c.png")
+
+
+def _check_folder(name):
+  data.check_folder(name)
+
+
+def _check_folder_celeb_a_crop(name):
+  data.check_folder(name, image_size=8, folder_crop="celeb_a")
+
+
+def _train_dataset(name):
+  data.train_dataset(name, 2, seed=0)
+
+
+@pytest.mark.parametrize("make, check, message", [
+    (_corrupt_file, _check_folder, "Cannot read image file"),
+    (_small_for_the_celeb_a_crop, _check_folder_celeb_a_crop,
+     "needs images of at least 148x148"),
+    (_empty_folder, _train_dataset, "holds no"),
+    (_empty_folder, _check_folder, "holds no"),
+    (_missing_folder, _train_dataset, "does not exist"),
+    (_single_image, _train_dataset, "too few"),
 ])
 def test_bad_image_folders_are_value_errors_naming_the_path(
-    tmp_path, make, message):
+    tmp_path, make, check, message):
   folder, named = make(str(tmp_path))
   with pytest.raises(ValueError, match=message) as error:
-    data.train_dataset(data.FOLDER_PREFIX + folder, 2, seed=0)
+    check(data.FOLDER_PREFIX + folder)
   assert named in str(error.value)
+
+
+def test_folder_opens_without_reading_its_files(tmp_path):
+  images.write_images(tmp_path, 4, size=(8, 8))
+  broken = images.write_broken_image(str(tmp_path / "9_broken.png"))
+  name = data.FOLDER_PREFIX + str(tmp_path)
+  stream = data.train_dataset(name, 2, seed=0)  # Lists; decodes nothing.
+  with pytest.raises(tf.errors.InvalidArgumentError):
+    for _ in stream.take(3):  # An epoch of train files holds the broken one.
+      pass
+  with pytest.raises(ValueError, match=re.escape(repr(broken))):
+    data.check_folder(name)
+
+
+def test_folder_crops(tmp_path):
+  rng = np.random.default_rng(0)
+  face = rng.integers(0, 256, (218, 178, 3), dtype=np.uint8)
+  tf.io.write_file(str(tmp_path / "a" / "face.png"), tf.io.encode_png(face))
+  tf.io.write_file(str(tmp_path / "b" / "face.png"), tf.io.encode_png(face))
+  name = data.FOLDER_PREFIX + str(tmp_path)
+  expected = {
+      None: data.resize_uint8(face[20:20 + 178], 16, 16),  # central square
+      "square": data.resize_uint8(face[20:20 + 178], 16, 16),
+      "celeb_a": data.resize_uint8(face[35:35 + 148, 15:15 + 148], 16, 16),
+      "none": data.resize_uint8(face, 16, 16),
+  }
+  for crop, image in expected.items():
+    (test,) = data.load_images(name, "test", image_size=16,
+                               folder_crop=crop).as_numpy_iterator()
+    np.testing.assert_array_equal(test, image.numpy(), err_msg=str(crop))
+  # The paper's crop of a folder is CelebA's preprocessing.
+  celeb_a = data.dataset_spec("celeb_a", 16)
+  np.testing.assert_array_equal(
+      expected["celeb_a"], data.preprocessing.preprocess(celeb_a, face))
 
 
 def _loose_images(folder):

@@ -5,9 +5,8 @@ files (`train-images-idx3-ubyte.gz`, ...) in
 `/usr/share/datasets/fashion-mnist`.
 Their decompressed bytes are the dataset, but the gzip bytes differ from the
 checksums TFDS registers, so TFDS's download manager rejects them. Instead we
-read the idx files here and write them with
-`tfds.dataset_builders.store_as_tfds_dataset` under TFDS's own name, version,
-features and split names. Afterwards a plain
+read the idx files here and write them with `tfds_store.store` under TFDS's
+own name, version, features and split names. Afterwards a plain
 `tfds.builder("fashion_mnist", data_dir=data_dir)` (or `tfds.load`) finds the
 prepared data and loads it as usual, with no network.
 
@@ -23,7 +22,8 @@ import gzip
 import os
 
 import numpy as np
-import tensorflow_datasets as tfds
+
+from tf_realnvp.data import tfds_store
 
 __all__ = ["DEBIAN_DIR", "NAME", "SOURCE_DIR_ENV", "available", "read_idx",
            "read_split", "source_dir", "store"]
@@ -118,22 +118,13 @@ def store(data_dir=None):
   """Writes Fashion-MNIST from `source_dir()` as TFDS's `fashion_mnist`.
 
   Takes about 20 s on 2 CPU cores (TFDS PNG-encodes each of the 70000 images).
+  Written all at once or not at all (`tfds_store.store`).
 
   Args:
     data_dir: TFDS data directory; `None` for TFDS's default.
 
   Returns:
-    The `tfds` builder that wrote the data.
+    The prepared `tfds` builder.
   """
-  reference = tfds.builder(NAME, data_dir=data_dir)
   splits = {split: _examples(*read_split(split)) for split in _FILES}
-  return tfds.dataset_builders.store_as_tfds_dataset(
-      name=NAME,
-      version=reference.version,
-      features=reference.info.features,
-      split_datasets=splits,
-      data_dir=data_dir,
-      description=reference.info.description,
-      homepage=reference.info.homepage,
-      citation=reference.info.citation,
-  )
+  return tfds_store.store(NAME, splits, data_dir)

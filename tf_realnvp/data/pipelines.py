@@ -38,13 +38,14 @@ minutes for LSUN bedroom's 3 million. Resuming on a TFDS split filtered by
 import tensorflow as tf
 
 from tf_realnvp import checks
+from tf_realnvp import io
 from tf_realnvp import pixels
 from tf_realnvp.data import preprocessing
 from tf_realnvp.data import registry
 from tf_realnvp.data import sources
 
-__all__ = ["DEFAULT_SHUFFLE_BUFFER", "class_counts", "eval_dataset",
-           "load_images", "perturb", "train_dataset"]
+__all__ = ["DEFAULT_SHUFFLE_BUFFER", "check_folder", "class_counts",
+           "eval_dataset", "load_images", "perturb", "train_dataset"]
 
 DEFAULT_SHUFFLE_BUFFER = 10_000
 
@@ -82,7 +83,7 @@ def _finish(dataset):
 
 
 def load_images(name, split, data_dir=None, image_size=None,
-                conditional=False, classes=None):
+                conditional=False, classes=None, folder_crop=None):
   """The preprocessed images of one split, in a fixed order.
 
   LSUN takes the central crop here (`train_dataset` a random one).
@@ -95,6 +96,7 @@ def load_images(name, split, data_dir=None, image_size=None,
     conditional: whether each image comes with its condition.
     classes: if given, only the images of these classes (see the module
       docstring).
+    folder_crop: see `dataset_spec`.
 
   Returns:
     A finite `tf.data.Dataset` of uint8 `[H, W, C]` images, or with
@@ -104,7 +106,7 @@ def load_images(name, split, data_dir=None, image_size=None,
     ValueError: if `conditional` and the dataset has no labels, or for bad
       `classes` (`registry.check_classes`).
   """
-  spec = registry.dataset_spec(name, image_size)
+  spec = registry.dataset_spec(name, image_size, folder_crop)
   encoded, decode = sources.source(spec, split, data_dir, conditional,
                                    classes)
   images = encoded.map(
@@ -158,7 +160,8 @@ def _shuffled_epoch(encoded, seed, epoch, block_size):
 def train_dataset(name, batch_size, seed, data_dir=None, image_size=None,
                   start_step=0, shuffle_buffer=DEFAULT_SHUFFLE_BUFFER,
                   num_shards=1, shard_index=0, output_batch_size=None,
-                  conditional=False, perturbation_rate=0.0, classes=None):
+                  conditional=False, perturbation_rate=0.0, classes=None,
+                  folder_crop=None):
   """The infinite training stream, deterministic given `(seed, start_step)`.
 
   See the module docstring for how order, crops, flips and noise are keyed,
@@ -185,6 +188,7 @@ def train_dataset(name, batch_size, seed, data_dir=None, image_size=None,
       the training data of a background model).
     classes: if given, train on the examples of these classes only (see the
       module docstring).
+    folder_crop: see `dataset_spec`.
 
   Returns:
     A `tf.data.Dataset` of float32 `[output_batch_size, H, W, C]` dequantised
@@ -214,7 +218,7 @@ def train_dataset(name, batch_size, seed, data_dir=None, image_size=None,
   if part % output_batch_size:
     raise ValueError(f"A shard of {part} examples cannot be batched by "
                      f"{output_batch_size}.")
-  spec = registry.dataset_spec(name, image_size)
+  spec = registry.dataset_spec(name, image_size, folder_crop)
   encoded, decode = sources.source(spec, spec.train_split, data_dir,
                                    conditional, classes)
   first = int(start_step) * int(batch_size)
@@ -247,7 +251,8 @@ def train_dataset(name, batch_size, seed, data_dir=None, image_size=None,
 
 
 def eval_dataset(name, batch_size, data_dir=None, image_size=None, split=None,
-                 seed=0, max_examples=None, conditional=False, classes=None):
+                 seed=0, max_examples=None, conditional=False, classes=None,
+                 folder_crop=None):
   """One pass over the test split with fixed dequantisation noise.
 
   The noise of the `i`-th example is keyed on `(seed, i)`, so every pass (and
@@ -265,6 +270,7 @@ def eval_dataset(name, batch_size, data_dir=None, image_size=None, split=None,
     conditional: whether each example comes with its condition.
     classes: if given, only the examples of these classes (see the module
       docstring); `max_examples` counts those.
+    folder_crop: see `dataset_spec`.
 
   Returns:
     A finite `tf.data.Dataset` of float32 `[<= batch_size, H, W, C]`
@@ -279,9 +285,9 @@ def eval_dataset(name, batch_size, data_dir=None, image_size=None, split=None,
   checks.check_int(1, batch_size=batch_size)
   if max_examples is not None:
     checks.check_int(1, max_examples=max_examples)
-  spec = registry.dataset_spec(name, image_size)
+  spec = registry.dataset_spec(name, image_size, folder_crop)
   images = load_images(name, split or spec.test_split, data_dir, image_size,
-                       conditional, classes)
+                       conditional, classes, folder_crop)
   if max_examples is not None:
     images = images.take(max_examples)
   noisy = images.enumerate().map(
@@ -289,6 +295,44 @@ def eval_dataset(name, batch_size, data_dir=None, image_size=None, split=None,
           image, _key(seed, _EVAL_NOISE, i))),
       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   return _finish(noisy.batch(batch_size))
+
+
+def check_folder(name, image_size=None, folder_crop=None):
+  """Reads every image of a `folder:` dataset as the pipelines do (decoded,
+  cropped, resized), in parallel; a ValueError names the first that fails.
+
+  The pipelines read a folder's files only when they reach them, so that
+  a large folder starts at once; when one fails there (a TensorFlow error
+  without the file's name), this finds it. Takes about as long as one pass
+  over the folder.
+
+  Args:
+    name: a `folder:` name.
+    image_size: see `dataset_spec`.
+    folder_crop: see `dataset_spec`.
+
+  Raises:
+    ValueError: naming the first file (in sorted order) that cannot be read,
+      decoded or cropped, with TensorFlow's reason; or a missing or empty
+      folder.
+  """
+  spec = registry.dataset_spec(name, image_size, folder_crop)
+  files = sources.folder_files(spec.folder)
+
+  def read(index, path):  # The image is returned, so it is computed.
+    return index, preprocessing.preprocess(spec, sources.decode_file(path))
+
+  paths = tf.data.Dataset.from_tensor_slices(files).enumerate()
+  readable = paths.map(read, num_parallel_calls=tf.data.AUTOTUNE,
+                       deterministic=False).ignore_errors()
+  good = {int(index) for index, _ in readable.as_numpy_iterator()}
+  for index, path in enumerate(files):
+    if index not in good:
+      try:
+        read(index, tf.constant(path))  # Again, eagerly, for the reason.
+      except tf.errors.OpError as error:
+        raise ValueError(f"Cannot read image file {path!r}: "
+                         f"{io.one_line(error.message)}") from None
 
 
 def class_counts(name, data_dir=None, image_size=None):

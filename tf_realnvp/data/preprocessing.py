@@ -3,16 +3,17 @@
 Resizing is bilinear with antialiasing on float pixels, then rounded back to
 uint8. CelebA: the central 148x148 crop of the 218x178 aligned faces, resized
 to S. LSUN: resized so that the short side is 1.5 S (96 for S=64), then a
-random S x S crop for training and the central one otherwise. Folders: the
-central square crop, resized to S.
+random S x S crop for training and the central one otherwise. Folders: by
+their `folder_crop` (`registry.FOLDER_CROPS`): the central square, CelebA's
+central 148x148 window, or the whole image, resized to S x S.
 """
 
 import tensorflow as tf
 
 from tf_realnvp.data.registry import Family
 
-__all__ = ["central_crop", "central_square", "preprocess", "resize_short_side",
-           "resize_uint8"]
+__all__ = ["celeb_a_crop", "central_crop", "central_square", "preprocess",
+           "resize_short_side", "resize_uint8"]
 
 _CELEB_A_CROP = 148
 # LSUN: the short side is resized to 1.5 S before the S x S crop (96 -> 64).
@@ -56,6 +57,22 @@ def central_square(image, height, width):
   return resize_uint8(central_crop(image, side, side), height, width)
 
 
+def celeb_a_crop(image, height, width):
+  """The paper's CelebA crop: the central 148x148 window of uint8
+  `[h, w, c]` (h, w >= 148: else an InvalidArgumentError), resized to
+  `[height, width, c]` (`resize_uint8`)."""
+  tf.debugging.assert_greater_equal(
+      tf.shape(image)[:2], _CELEB_A_CROP,
+      message=f"The CelebA crop needs images of at least {_CELEB_A_CROP}x"
+      f"{_CELEB_A_CROP} pixels")
+  return resize_uint8(central_crop(image, _CELEB_A_CROP, _CELEB_A_CROP),
+                      height, width)
+
+
+_FOLDER_CROPS = {"square": central_square, "celeb_a": celeb_a_crop,
+                 "none": resize_uint8}
+
+
 def preprocess(spec, image, crop_seed=None):
   """Decoded uint8 `[h, w, c]` -> uint8 `spec.image_shape`.
 
@@ -67,8 +84,7 @@ def preprocess(spec, image, crop_seed=None):
   """
   size = spec.image_shape[0]
   if spec.family is Family.CELEB_A:
-    image = resize_uint8(central_crop(image, _CELEB_A_CROP, _CELEB_A_CROP),
-                         size, size)
+    image = celeb_a_crop(image, size, size)
   elif spec.family is Family.LSUN:
     image = resize_short_side(image, round(_LSUN_SHORT_SIDE_RATIO * size))
     if crop_seed is None:
@@ -76,5 +92,5 @@ def preprocess(spec, image, crop_seed=None):
     else:
       image = tf.image.stateless_random_crop(image, spec.image_shape, crop_seed)
   elif spec.family is Family.FOLDER:
-    image = central_square(image, size, size)
+    image = _FOLDER_CROPS[spec.folder_crop](image, size, size)
   return tf.ensure_shape(image, spec.image_shape)

@@ -10,8 +10,10 @@
   and cropped, see `tf_realnvp.data.preprocessing`); flips. Scene categories:
   train / validation; object categories have no validation split in TFDS, so
   their last 1% is held out: train[:99%] / train[99%:].
-* `folder:/path`: SxSx3, S=32 by default: the central square crop, resized to
-  S; no flips (nothing is known about the content); file 0, 10, 20, ... in
+* `folder:/path`: SxSx3, S=32 by default: cropped by `folder_crop`
+  (`FOLDER_CROPS`: the central square by default; `celeb_a`, the paper's
+  CelebA crop, for a folder of CelebA's aligned faces; `none`), resized to S;
+  no flips (nothing is known about the content); file 0, 10, 20, ... in
   sorted order is the test split, the rest the train split.
 
 Flips follow the paper (section 4.1: CIFAR-10, CelebA, LSUN).
@@ -42,8 +44,9 @@ import tensorflow_datasets as tfds
 
 from tf_realnvp import checks
 
-__all__ = ["CELEB_A_ATTRIBUTES", "ConditionSpec", "DEFAULT_NAME",
-           "FOLDER_EXTENSIONS", "FOLDER_PREFIX", "DatasetSpec", "Family",
+__all__ = ["CELEB_A_ATTRIBUTES", "ConditionSpec", "DEFAULT_FOLDER_CROP",
+           "DEFAULT_NAME", "FOLDER_CROPS", "FOLDER_EXTENSIONS",
+           "FOLDER_PREFIX", "DatasetSpec", "Family",
            "check_classes", "condition_spec", "dataset_spec",
            "folder_image_files", "folder_labels", "known_names",
            "lsun_categories"]
@@ -66,6 +69,13 @@ _LSUN_SCENES = frozenset([
     "bedroom", "bridge", "church_outdoor", "classroom", "conference_room",
     "dining_room", "kitchen", "living_room", "restaurant", "tower"])
 FOLDER_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+# How a folder's images are cropped before they are resized to S x S:
+# square: their central square; celeb_a: their central 148x148 window (the
+# paper's crop of CelebA's 178x218 aligned faces; smaller images are an
+# error); none: not at all (the whole image is resized, its aspect ratio
+# lost).
+FOLDER_CROPS = ("square", "celeb_a", "none")
+DEFAULT_FOLDER_CROP = "square"
 
 # name -> class names of the datasets labelled by TFDS's feature "label"
 # (fixed here: TFDS knows CIFAR-10's only once it is prepared).
@@ -115,6 +125,7 @@ class DatasetSpec:
     horizontal_flips: whether training examples are flipped at random.
     train_split: TFDS split (or folder split) used for training.
     test_split: TFDS split (or folder split) used for evaluation.
+    folder_crop: of a `folder:` dataset, one of `FOLDER_CROPS`; else `None`.
   """
   name: str
   family: Family
@@ -122,6 +133,7 @@ class DatasetSpec:
   horizontal_flips: bool
   train_split: str
   test_split: str
+  folder_crop: str | None = None
 
   @property
   def folder(self):
@@ -175,24 +187,32 @@ def family(name):
                    f"{', '.join(known_names())}.")
 
 
-def dataset_spec(name, image_size=None):
+def dataset_spec(name, image_size=None, folder_crop=None):
   """Describes dataset `name` (see the module docstring for the table).
 
   Args:
     name: a name from `known_names()`.
     image_size: output side S for `celeb_a`, `lsun/*` and `folder:*` (defaults
       64, 64 and 32); for the other datasets `None` or their native side.
+    folder_crop: for `folder:*`, one of `FOLDER_CROPS` (default
+      `DEFAULT_FOLDER_CROP`); for the other datasets `None`.
 
   Returns:
     A `DatasetSpec`.
 
   Raises:
-    ValueError: naming an unknown dataset and listing the known ones, or a bad
-      `image_size`.
+    ValueError: naming an unknown dataset and listing the known ones, a bad
+      `image_size` or `folder_crop`.
   """
   kind = family(name)
   if image_size is not None:
     checks.check_int(1, image_size=image_size)
+  if folder_crop is not None and kind is not Family.FOLDER:
+    raise ValueError(f"folder_crop={folder_crop!r} applies to folder: "
+                     f"datasets only, not to {name!r}.")
+  if folder_crop is not None and folder_crop not in FOLDER_CROPS:
+    raise ValueError(f"folder_crop must be one of {', '.join(FOLDER_CROPS)}; "
+                     f"received {folder_crop!r}.")
   if kind is Family.FIXED:
     shape, flips, train_split, test_split = _FIXED_SIZE[name]
     if image_size not in (None, shape[0]):
@@ -207,7 +227,8 @@ def dataset_spec(name, image_size=None):
     if name[len(LSUN_PREFIX):] in _LSUN_SCENES:
       return DatasetSpec(name, kind, shape, True, "train", "validation")
     return DatasetSpec(name, kind, shape, True, "train[:99%]", "train[99%:]")
-  return DatasetSpec(name, kind, shape, False, "train", "test")
+  return DatasetSpec(name, kind, shape, False, "train", "test",
+                     folder_crop or DEFAULT_FOLDER_CROP)
 
 
 def folder_image_files(path):

@@ -54,10 +54,12 @@ def load_test_images(workdir, count, offset=0, data_dir=None,
   """
   checks.check_int(1, count=count)
   checks.check_int(0, image_offset=offset)
-  name, image_size, data_dir, classes = _dataset_of(workdir, data_dir)
-  split = data.dataset_spec(name, image_size).test_split
+  name, image_size, data_dir, classes, folder_crop = _dataset_of(workdir,
+                                                                 data_dir)
+  split = data.dataset_spec(name, image_size, folder_crop).test_split
   examples = list(data.load_images(name, split, data_dir, image_size,
-                                   conditional=conditional, classes=classes)
+                                   conditional=conditional, classes=classes,
+                                   folder_crop=folder_crop)
                   .skip(offset).take(count).as_numpy_iterator())
   if len(examples) < count:
     of_classes = f" of classes {list(classes)}" if classes else ""
@@ -76,7 +78,7 @@ def condition_names(workdir):
   dataset (`flags.txt`), or `None` when they are unknown: no `flags.txt`, or
   a dataset without labels (`tf_realnvp.data.condition_spec`)."""
   try:
-    name, _, _, _ = _dataset_of(workdir, None)
+    name = _dataset_of(workdir, None)[0]
     return tuple(data.condition_spec(name).names)
   except ValueError:
     return None
@@ -343,16 +345,17 @@ def write_figures(workdir, figure, options, out=print):
 
 
 def _dataset_of(workdir, data_dir):
-  """`(dataset name, image_size, data_dir, classes)` of a workdir
-  (`flags.txt`; `classes`: a tuple of int, or `None` for all); `data_dir`
-  overrides its `--data_dir`."""
+  """`(dataset name, image_size, data_dir, classes, folder_crop)` of a
+  workdir (`flags.txt`; `classes`: a tuple of int, or `None` for all;
+  `folder_crop`: `None` for the default); `data_dir` overrides its
+  `--data_dir`."""
   values = workdirs.read_flags(workdir)
   name = values.get("dataset", data.DEFAULT_NAME)
   image_size = int(values["image_size"]) if values.get("image_size") else None
   classes = (tuple(int(c) for c in values["classes"].split(","))
              if values.get("classes") else None)
   return (name, image_size, data_dir or values.get("data_dir") or None,
-          classes)
+          classes, values.get("folder_crop") or None)
 
 
 def _usable_names(names, conditioning):

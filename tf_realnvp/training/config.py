@@ -41,11 +41,19 @@ class TrainConfig:
   `classes` (class indices, `tf_realnvp.data.check_classes`) restricts the
   training stream and the test evaluations to the examples of these classes
   (e.g. one class, for one-class anomaly detection); `None`: all of them.
+
+  `manual_dir` holds a dataset's files downloaded by hand, read when the
+  dataset is not prepared in `data_dir` yet (`tf_realnvp.data.prepare`).
+  `folder_crop` crops the images of a `folder:` dataset
+  (`tf_realnvp.data.FOLDER_CROPS`; `None`: the default, their central
+  square).
   """
   workdir: str
   dataset: str = data.DEFAULT_NAME
   data_dir: str = None
+  manual_dir: str = None
   image_size: int = None
+  folder_crop: str = None
   train_steps: int = 1000
   batch_size: int = 64
   learning_rate: float = 1e-3
@@ -102,6 +110,8 @@ class TrainConfig:
     if not 0.0 <= self.perturbation_rate < 1.0:
       raise ValueError(f"perturbation_rate must be in [0, 1), received "
                        f"{self.perturbation_rate!r}.")
+    # A ValueError for a folder_crop of another dataset or a bad one.
+    data.dataset_spec(self.dataset, folder_crop=self.folder_crop)
     if self.conditional:
       data.condition_spec(self.dataset)  # A ValueError if it has no labels.
     if self.classes is not None:

@@ -28,10 +28,11 @@ __all__ = ["prepare_trainer", "run", "train"]
 def prepare_trainer(config, strategy=None):
   """Prepares the data and restores (or initialises) a `Trainer`.
 
-  Raises before writing anything to `workdir` when the dataset is missing,
-  the workdir holds another architecture or a checkpoint is unreadable.
+  Raises before writing anything to `workdir` when the dataset is missing
+  (and cannot be prepared from `config.manual_dir`), the workdir holds
+  another architecture or a checkpoint is unreadable.
   """
-  data.prepare(config.dataset, config.data_dir)
+  data.prepare(config.dataset, config.data_dir, config.manual_dir)
   trainer = Trainer(config, strategy)
   trainer.start_step = trainer.restore_or_initialize()
   return trainer
@@ -49,6 +50,10 @@ def run(trainer, stream=None):
 
   Returns:
     The last line of `metrics.jsonl`, as a dict.
+
+  Raises:
+    ValueError: naming an image of a `folder:` dataset that cannot be read
+      (the pipelines read them lazily; `data.check_folder` finds it).
   """
   config, start = trainer.config, trainer.start_step
   try:
@@ -70,6 +75,10 @@ def run(trainer, stream=None):
       last = _evaluate_and_record(trainer, config.train_steps, None, None,
                                   writers, progress)
     progress.close()
+  except tf.errors.InvalidArgumentError:
+    if config.dataset.startswith(data.FOLDER_PREFIX):
+      data.check_folder(config.dataset, config.image_size, config.folder_crop)
+    raise
   finally:
     trainer.close()
   return last

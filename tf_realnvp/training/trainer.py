@@ -61,7 +61,8 @@ class Trainer:
   def __init__(self, config, strategy=None, rewrites=None):
     self.config = config
     self.strategy = strategy or tf.distribute.get_strategy()
-    self.spec = data.dataset_spec(config.dataset, config.image_size)
+    self.spec = data.dataset_spec(config.dataset, config.image_size,
+                                  config.folder_crop)
     self.workdir = config.workdir
     replicas = self.strategy.num_replicas_in_sync
     if config.batch_size % replicas:
@@ -295,7 +296,7 @@ class Trainer:
         start_step=start_step, shuffle_buffer=config.shuffle_buffer,
         conditional=config.conditional,
         perturbation_rate=config.perturbation_rate, classes=config.classes,
-        **sharding)
+        folder_crop=config.folder_crop, **sharding)
 
   def train_step(self, batch):
     """Runs one guarded step (`TrainStep`); returns the batch's mean
@@ -343,7 +344,8 @@ class Trainer:
         self.config.dataset, self.global_batch_size,
         data_dir=self.config.data_dir, image_size=self.config.image_size,
         seed=self.config.seed, max_examples=max_examples,
-        conditional=conditional, classes=self.config.classes)
+        conditional=conditional, classes=self.config.classes,
+        folder_crop=self.config.folder_crop)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = (
         tf.data.experimental.AutoShardPolicy.DATA)
@@ -389,7 +391,8 @@ class Trainer:
       else:
         examples = data.load_images(
             self.config.dataset, self.spec.test_split, self.config.data_dir,
-            self.config.image_size, conditional=True)
+            self.config.image_size, conditional=True,
+            folder_crop=self.config.folder_crop)
         self._sample_conditions = np.stack([
             condition.numpy() for _, condition in
             examples.take(min(8, self.config.num_samples))])
