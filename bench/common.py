@@ -17,6 +17,7 @@ import psutil  # noqa: E402
 
 from tf_realnvp import data  # noqa: E402
 from tf_realnvp import flagfiles  # noqa: E402
+from tf_realnvp import run_config as run_config_lib  # noqa: E402
 from tf_realnvp import training  # noqa: E402
 from tf_realnvp.flow import multiscale_layout  # noqa: E402
 
@@ -34,37 +35,44 @@ def flagfile(config):
   return CONFIGS.get(config, config)
 
 
+def run_config(config, **overrides):
+  """The `TrainConfig` of a configuration's flagfile (`flagfile`), with
+  settings `overrides` (no workdir is written)."""
+  path = flagfiles.resolve_flagfiles(
+      [flagfiles.FLAGFILE_PREFIX + flagfile(config)], [flagfiles.CONFIG_DIR])
+  with open(path[0][len(flagfiles.FLAGFILE_PREFIX):]) as f:
+    lines = f.read().splitlines()
+  return run_config_lib.from_flag_lines(lines, **dict(
+      dict(workdir="/unused"), **overrides))
+
+
 def architecture(config):
   """`RealNVP` keyword arguments of a configuration (`flagfile`), and its
   batch size."""
-  values = flagfiles.read_flagfile(flagfile(config))
-  spec = data.dataset_spec(values["dataset"], _int_or_none(
-      values.get("image_size")))
+  settings = run_config(config)
+  spec = data.dataset_spec(settings.dataset, settings.image_size)
   kwargs = dict(image_shape=tuple(spec.image_shape),
-                num_scales=int(values["num_scales"]),
-                num_blocks=int(values["num_blocks"]),
-                num_filters=int(values["num_filters"]))
-  return kwargs, int(values["batch_size"])
+                num_scales=settings.model.num_scales,
+                num_blocks=settings.model.num_blocks,
+                num_filters=settings.model.num_filters)
+  return kwargs, settings.batch_size
 
 
 def trainer(config, strategy=None, rewrites=None, **overrides):
   """A `training.Trainer` of a configuration's dataset, architecture and
-  batch (no workdir is written), with `TrainConfig` fields `overrides` and
-  the Trainer's `strategy` and Grappler `rewrites`."""
-  kwargs, batch_size = architecture(config)
-  values = flagfiles.read_flagfile(flagfile(config))
-  fields = dict(workdir="/unused", dataset=values["dataset"],
-                image_size=_int_or_none(values.get("image_size")),
-                num_scales=kwargs["num_scales"],
-                num_blocks=kwargs["num_blocks"],
-                num_filters=kwargs["num_filters"], batch_size=batch_size)
+  batch (not the rest of its recipe; no workdir is written), with settings
+  `overrides` (`TrainConfig` and `ModelConfig` fields) and the Trainer's
+  `strategy` and Grappler `rewrites`."""
+  settings = run_config(config)
+  fields = dict(workdir="/unused", dataset=settings.dataset,
+                image_size=settings.image_size,
+                num_scales=settings.model.num_scales,
+                num_blocks=settings.model.num_blocks,
+                num_filters=settings.model.num_filters,
+                batch_size=settings.batch_size)
   fields.update(overrides)
-  return training.Trainer(training.TrainConfig(**fields), strategy,
-                          rewrites=rewrites)
-
-
-def _int_or_none(value):
-  return None if value is None else int(value)
+  return training.Trainer(training.TrainConfig.from_settings(**fields),
+                          strategy, rewrites=rewrites)
 
 
 def conv_shapes(image_shape, num_scales, num_blocks, num_filters):

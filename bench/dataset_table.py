@@ -19,7 +19,6 @@ from absl import flags
 
 import common  # pylint: disable=g-bad-import-order
 
-from tf_realnvp import flagfiles  # noqa: E402
 
 flags.DEFINE_float("gpu_tflops", 0.4 * 15.7, "Sustained float32 TFLOP/s of "
                    "the GPU the estimate is for.", lower_bound=0)
@@ -40,7 +39,7 @@ def rows(gpu_tflops):
         common.conv_shapes(**kwargs))
     step_tflop = STEPS * batch_size * train_flops / 1e12
     table.append(dict(
-        flagfile=name, dataset=flagfiles.read_flagfile(name)["dataset"],
+        flagfile=name, dataset=common.run_config(name).dataset,
         image_shape="x".join(map(str, kwargs["image_shape"])),
         batch=batch_size, gflop_per_image=train_flops / 1e9,
         tflop_per_1000_steps=step_tflop,

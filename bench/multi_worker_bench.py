@@ -32,7 +32,6 @@ from absl import flags
 import common  # pylint: disable=g-bad-import-order
 
 from tf_realnvp import data  # noqa: E402
-from tf_realnvp import flagfiles  # noqa: E402
 from tests import cluster  # noqa: E402
 
 flags.DEFINE_integer("steps", 300, "Training steps of each run.", lower_bound=31)
@@ -65,7 +64,7 @@ def _train(root, name, count, steps, extra=(), seed=0):
     last = json.loads(f.readlines()[-1])
   chief = workers[0]
   seconds = chief.seconds_at_step[steps] - chief.seconds_at_step[10]
-  batch = int(flagfiles.read_flagfile(FLAGS.config)["batch_size"])
+  batch = common.run_config(FLAGS.config).batch_size
   row = dict(run=name, images_per_sec=(steps - 10) * batch / seconds,
              test_bits_per_dim=last["test_bits_per_dim"])
   for step, column in ((1, "threads_step_1"), (30, "threads_step_30"),
@@ -77,8 +76,7 @@ def _train(root, name, count, steps, extra=(), seed=0):
 
 def main(argv):
   del argv
-  data.prepare(flagfiles.read_flagfile(FLAGS.config)["dataset"],
-               FLAGS.data_dir)
+  data.prepare(common.run_config(FLAGS.config).dataset, FLAGS.data_dir)
   workers = f"{FLAGS.workers} workers"
   with tempfile.TemporaryDirectory() as root:
     rows = [_train(root, "one device", 1, FLAGS.steps),

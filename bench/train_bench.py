@@ -125,9 +125,11 @@ def _model_step(config, batch, keras_adam=False, rewrites=None):
     with trainer.strategy.scope():
       trainer.optimizer = keras.optimizers.Adam(trainer.config.learning_rate)
       trainer.optimizer.build(trainer.model.trainable_variables)
+    trainer.step_fn.optimizer = trainer.optimizer
   if FLAGS.jit_compile:
-    trainer._train_step = tf.function(  # pylint: disable=protected-access
-        trainer._distributed_train_step, jit_compile=True, autograph=False)  # pylint: disable=protected-access
+    step = trainer.step_fn
+    step._compiled = tf.function(  # pylint: disable=protected-access
+        step._distributed_step, jit_compile=True, autograph=False)  # pylint: disable=protected-access
   return lambda _: trainer.train_step(batch)
 
 

@@ -31,10 +31,11 @@ from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
 from tf_realnvp import export  # noqa: E402
+from tf_realnvp import likelihood  # noqa: E402
 from tf_realnvp.anomaly import calibration  # noqa: E402
 from tf_realnvp.anomaly import detector as detector_lib  # noqa: E402
-from tf_realnvp.model import DTYPE_POLICIES  # noqa: E402
 from tf_realnvp import workdirs  # noqa: E402
+from tf_realnvp.model import DTYPE_POLICIES  # noqa: E402
 
 flags.DEFINE_string("workdir", None,
                     f"Training workdir ({workdirs.MODEL_CONFIG} and "
@@ -57,6 +58,10 @@ flags.DEFINE_enum("dtype_policy", "float32", list(DTYPE_POLICIES),
 
 flags.DEFINE_bool("anomaly", True, "Serve the anomaly signature when the "
                   f"workdir has {calibration.CALIBRATION_FILE}.")
+flags.DEFINE_integer("num_draws", likelihood.DEFAULT_NUM_DRAWS,
+                     "Dequantisation draws of the served likelihoods "
+                     "(importance-weighted; each costs one pass of the flow).",
+                     lower_bound=1, upper_bound=likelihood.MAX_NUM_DRAWS)
 
 FLAGS = flags.FLAGS
 
@@ -84,7 +89,7 @@ def main(argv):
       raise ValueError("The checkpoint records no training step; pass "
                        "--version.")
     path = export.export_saved_model(model, FLAGS.export_dir, version,
-                                     detector)
+                                     detector, FLAGS.num_draws)
   except (ValueError, OSError) as error:  # FileExistsError is an OSError.
     message = " ".join(str(error).split())
     sys.stderr.write(f"export_saved_model.py: error: {message}\n")

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 
+from google.protobuf import json_format
 import grpc
 import numpy as np
 import tensorflow as tf
@@ -30,9 +31,12 @@ from tensorflow.core.framework import tensor_pb2
 from tensorflow.core.framework import tensor_shape_pb2
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow_serving.apis import get_model_metadata_pb2
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
+from tf_realnvp import conditions
+from tf_realnvp import serving
 from tests import processes
 
 
@@ -95,44 +99,28 @@ class PendingSignatures:
 # --- Expected signatures and `saved_model_cli show` ---------------------------
 
 
-def expected_signatures(image_shape, num_classes=None, condition_shape=None):
-  """The documented signature table: `{name: {"inputs"/"outputs": {tensor:
-  (dtype name, shape with -1 for the batch)}}}`, of an unconditional model,
-  or of a class model (`num_classes`) or one of condition vectors
-  (`condition_shape`, `(A,)`)."""
-  batch = [-1] + list(image_shape)
-  log_prob = {"inputs": {"images": ("uint8", batch)},
-              "outputs": {"log_prob": ("float32", [-1]),
-                          "bits_per_dim": ("float32", [-1])}}
-  signatures = {
-      "serving_default": log_prob,
-      "log_prob": log_prob,
-      "sample": {"inputs": {"num_samples": ("int32", []),
-                            "temperature": ("float32", []),
-                            "seed": ("int32", [])},
-                 "outputs": {"images": ("uint8", batch)}},
-      "encode": {"inputs": {"images": ("uint8", batch)},
-                 "outputs": {"latents": ("float32", batch)}},
-      "decode": {"inputs": {"latents": ("float32", batch)},
-                 "outputs": {"images": ("uint8", batch)}},
-  }
-  if num_classes is None and condition_shape is None:
-    return signatures
-  condition = ({"labels": ("int32", [-1])} if num_classes else
-               {"condition": ("float32", [-1] + list(condition_shape))})
-  conditional = {}
-  for name, table in signatures.items():
-    inputs = {k: v for k, v in table["inputs"].items()
-              if k != "num_samples"}  # One sample per label.
-    conditional[name] = {"inputs": {**inputs, **condition},
-                         "outputs": table["outputs"]}
-  if num_classes:
-    conditional["classify"] = {
-        "inputs": {"images": ("uint8", batch)},
-        "outputs": {"probabilities": ("float32", [-1, num_classes]),
-                    "log_likelihoods": ("float32", [-1, num_classes]),
-                    "class": ("int32", [-1])}}
-  return conditional
+def expected_signatures(image_shape, num_classes=None, condition_shape=None,
+                        score_names=None):
+  """The serving table (`tf_realnvp.serving`) as `saved_model_cli` and the
+  SignatureDefs describe it: `{name: {"inputs"/"outputs": {tensor: (dtype
+  name, shape with -1 for the batch)}}}`, `serving_default` being
+  `log_prob`; of an unconditional model, or of a class model (`num_classes`)
+  or one of condition vectors (`condition_shape`, `(A,)`)."""
+  conditioning = None if num_classes is None and condition_shape is None else (
+      conditions.Conditioning(num_classes, condition_shape))
+  sizes = dict(image_shape=image_shape, num_classes=num_classes,
+               condition_length=condition_shape and condition_shape[0])
+
+  def describe(tensors):
+    return {t.name: (t.dtype, [-1 if d is None else d
+                               for d in t.concrete_shape(**sizes)])
+            for t in tensors}
+
+  table = {s.name: {"inputs": describe(s.inputs),
+                    "outputs": describe(s.outputs)}
+           for s in serving.signatures(conditioning, score_names)}
+  table[serving.SERVING_DEFAULT] = table["log_prob"]
+  return table
 
 
 def write_workdir(model, workdir, step):
@@ -197,8 +185,15 @@ class FakeServing:
   arrived: `(protocol, model name, version or None, signature, input names)`.
   """
 
-  def __init__(self, loaded, model_name):
-    self.signatures = loaded.signatures  # From `tf.saved_model.load`.
+  def __init__(self, path, model_name):
+    self.signatures = tf.saved_model.load(path).signatures
+    saved_model = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+      saved_model.ParseFromString(f.read())
+    self.signature_map = get_model_metadata_pb2.SignatureDefMap()
+    for name, definition in (
+        saved_model.meta_graphs[0].signature_def.items()):
+      self.signature_map.signature_def[name].CopyFrom(definition)
     self.model_name = model_name
     self.requests = []
     self._grpc_server = None
@@ -237,6 +232,9 @@ class FakeServing:
       def Predict(self, request, context):  # pylint: disable=invalid-name
         return serving.grpc_predict(request, context)
 
+      def GetModelMetadata(self, request, context):  # pylint: disable=invalid-name
+        return serving.grpc_metadata(request, context)
+
     self._grpc_server = grpc.server(futures.ThreadPoolExecutor(2))
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         Servicer(), self._grpc_server)
@@ -265,6 +263,15 @@ class FakeServing:
       response.outputs[name].CopyFrom(as_proto_field(value))
     return response
 
+  def grpc_metadata(self, request, context):
+    """`PredictionService/GetModelMetadata` (the `signature_def` field)."""
+    if request.model_spec.name != self.model_name:
+      context.abort(grpc.StatusCode.NOT_FOUND, "Servable not found")
+    response = get_model_metadata_pb2.GetModelMetadataResponse()
+    response.model_spec.CopyFrom(request.model_spec)
+    response.metadata["signature_def"].Pack(self.signature_map)
+    return response
+
   # REST ---------------------------------------------------------------------
 
   def start_rest(self):
@@ -274,8 +281,13 @@ class FakeServing:
     class Handler(http.server.BaseHTTPRequestHandler):
 
       def do_POST(self):  # pylint: disable=invalid-name
-        status, body = serving.rest_predict(
-            self.path, self.rfile.read(int(self.headers["Content-Length"])))
+        self._answer(*serving.rest_predict(
+            self.path, self.rfile.read(int(self.headers["Content-Length"]))))
+
+      def do_GET(self):  # pylint: disable=invalid-name
+        self._answer(*serving.rest_metadata(self.path))
+
+      def _answer(self, status, body):
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -291,6 +303,16 @@ class FakeServing:
     threading.Thread(target=self._http_server.serve_forever,
                      daemon=True).start()
     return f"localhost:{self._http_server.server_address[1]}"
+
+  def rest_metadata(self, path):
+    """`(HTTP status, JSON body)` for `GET path`, TF Serving's metadata."""
+    match = re.fullmatch(r"/v1/models/([^/:]+)(?:/versions/(\d+))?/metadata",
+                         path)
+    if not match or match.group(1) != self.model_name:
+      return 404, {"error": f"Servable not found: GET {path}"}
+    return 200, {"model_spec": {"name": self.model_name},
+                 "metadata": {"signature_def": json_format.MessageToDict(
+                     self.signature_map)}}
 
   def rest_predict(self, path, raw):
     """`(HTTP status, JSON body)` for `POST path` with body `raw`."""

@@ -29,8 +29,11 @@ from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from export import client
+from tf_realnvp import conditions
 from tf_realnvp import export
+from tf_realnvp import likelihood
 from tf_realnvp import pixels
+from tf_realnvp import serving
 from tests import export_helpers as helpers
 from tests import flow_checks
 from tests import processes
@@ -44,6 +47,9 @@ MODEL_NAME = "realnvp"
 # Distinct H, W and C, so that a mix-up of axes cannot go unnoticed.
 IMAGE_SHAPE = (4, 8, 2)
 H, W, C = IMAGE_SHAPE
+# The unconditional model's signatures, in the client's format (what TF
+# Serving's model metadata says; checked against the export below).
+SIGNATURES = helpers.expected_signatures(IMAGE_SHAPE)
 
 
 # --- Requests, and what the in-process model answers -------------------------
@@ -105,27 +111,30 @@ def model_outputs(model, signature, inputs):
     # the model itself cannot give these (see `export._unless_empty`).
     events = dict(_EVENTS, probabilities=(model.num_classes,),
                   log_likelihoods=(model.num_classes,))
+    outputs = helpers.expected_signatures(
+        IMAGE_SHAPE, model.num_classes, model.condition_shape)[signature][
+            "outputs"]
     return {name: np.zeros((0,) + events.get(name, IMAGE_SHAPE),
-                           np.float32)
-            for name in client.SIGNATURES[signature][1]}
+                           np.float32) for name in outputs}
   if signature == "sample":
     return {"images": model.sample(batch, float(inputs["temperature"]),
                                    seed=int(inputs["seed"]),
                                    condition=condition).numpy()}
   if signature == "decode":
     return {"images": model.decode(inputs["latents"], condition).numpy()}
-  y = inputs["images"].astype(np.float32) + 0.5  # Bin centres.
-  if signature == "encode":
+  images = inputs["images"]
+  if signature == "encode":  # At the bin centres.
+    y = images.astype(np.float32) + 0.5
     return {"latents": model.encode(y, condition).numpy()}
-  if signature == "classify":  # `RealNVP.classify` at the bin centres.
+  if signature == "classify":  # Each class's likelihood, then Bayes' rule.
     log_likelihoods = np.stack(
-        [model.log_prob(y, np.full(batch, k, np.int32)).numpy()
+        [model.log_likelihood(images, np.full(batch, k, np.int32)).numpy()
          for k in range(model.num_classes)], axis=1)
     log_joint = log_likelihoods + model.class_log_prior.numpy()
     return {"log_likelihoods": log_likelihoods,
             "probabilities": tf.nn.softmax(log_joint).numpy(),
             "class": np.argmax(log_joint, axis=1).astype(np.int32)}
-  log_prob = model.log_prob(y, condition).numpy()
+  log_prob = model.log_likelihood(images, condition).numpy()
   return {"log_prob": log_prob,
           "bits_per_dim": -log_prob / (model.num_dims * math.log(2))}
 
@@ -184,11 +193,11 @@ BAD_REQUESTS = {
                             f"received:] [{H * W * C}]"]),
     "num_samples_negative": ("sample", dict(SAMPLE, num_samples=np.int32(-1)),
                              [f"sample: num_samples must be in [0, "
-                              f"{export.MAX_NUM_SAMPLES}]; received] [-1]"]),
+                              f"{serving.MAX_NUM_SAMPLES}]; received] [-1]"]),
     "num_samples_over_cap": ("sample", dict(
-        SAMPLE, num_samples=np.int32(export.MAX_NUM_SAMPLES + 1)),
+        SAMPLE, num_samples=np.int32(serving.MAX_NUM_SAMPLES + 1)),
                              ["sample: num_samples must be in",
-                              f"received] [{export.MAX_NUM_SAMPLES + 1}]"]),
+                              f"received] [{serving.MAX_NUM_SAMPLES + 1}]"]),
     "num_samples_not_scalar": ("sample", dict(SAMPLE,
                                               num_samples=np.int32([3])),
                                ["sample: num_samples must be a scalar",
@@ -272,8 +281,8 @@ def loaded(exported):
 
 
 @pytest.fixture(scope="module")
-def fake_serving(loaded):
-  serving = helpers.FakeServing(loaded, MODEL_NAME)
+def fake_serving(exported):
+  serving = helpers.FakeServing(exported[1], MODEL_NAME)
   servers = {"grpc": serving.start_grpc(), "rest": serving.start_rest()}
   yield serving, servers
   serving.stop()
@@ -299,21 +308,23 @@ def script_export(trained_workdir, tmp_path_factory):
 
 def client_inputs():
   """Inputs of one request per signature (those of `good_requests()`),
-  built by the client."""
+  built by the client from the signature table."""
   images = _images()
   return {
-      "log_prob": client.signature_inputs("log_prob", images=images),
-      "serving_default": client.signature_inputs("serving_default",
-                                                 images=images),
-      "encode": client.signature_inputs("encode", images=images),
-      "decode": client.signature_inputs("decode", latents=_latents()),
+      "log_prob": client.signature_inputs(SIGNATURES, "log_prob",
+                                          images=images),
+      "serving_default": client.signature_inputs(
+          SIGNATURES, "serving_default", images=images),
+      "encode": client.signature_inputs(SIGNATURES, "encode", images=images),
+      "decode": client.signature_inputs(SIGNATURES, "decode",
+                                        latents=_latents()),
       "sample": client.signature_inputs(
-          "sample", **{k: v.item() for k, v in SAMPLE.items()}),
+          SIGNATURES, "sample", **{k: v.item() for k, v in SAMPLE.items()}),
   }
 
 
-_PROTO_DTYPES = {np.uint8: types_pb2.DT_UINT8, np.int32: types_pb2.DT_INT32,
-                 np.float32: types_pb2.DT_FLOAT}
+_PROTO_DTYPES = {"uint8": types_pb2.DT_UINT8, "int32": types_pb2.DT_INT32,
+                 "float32": types_pb2.DT_FLOAT}
 
 
 @pytest.mark.parametrize("version", [None, 3])
@@ -326,10 +337,11 @@ def test_grpc_request_is_a_valid_predict_request(version):
     assert request.model_spec.signature_name == signature
     assert request.model_spec.HasField("version") == (version is not None)
     assert request.model_spec.version.value == (version or 0)
-    assert set(request.inputs) == set(client.SIGNATURES[signature][0])
+    expected = SIGNATURES[signature]["inputs"]
+    assert set(request.inputs) == set(expected)
     for name, value in inputs.items():
       tensor = request.inputs[name]
-      assert tensor.dtype == _PROTO_DTYPES[client.DTYPES[name]]
+      assert tensor.dtype == _PROTO_DTYPES[expected[name][0]]
       assert [d.size for d in tensor.tensor_shape.dim] == list(
           np.shape(value))
       np.testing.assert_array_equal(tf.make_ndarray(tensor), value)
@@ -341,11 +353,12 @@ def test_rest_request_is_the_documented_json():
                                                            inputs)))
     assert body.keys() == {"signature_name", "inputs"}
     assert body["signature_name"] == signature
-    assert body["inputs"].keys() == set(client.SIGNATURES[signature][0])
+    expected = SIGNATURES[signature]["inputs"]
+    assert body["inputs"].keys() == set(expected)
     for name, value in inputs.items():
-      sent = np.asarray(body["inputs"][name], client.DTYPES[name])
+      sent = np.asarray(body["inputs"][name], expected[name][0])
       np.testing.assert_array_equal(sent, value)  # float32 round-trips.
-      if name in client.SCALARS:
+      if not expected[name][1]:  # A scalar.
         assert isinstance(body["inputs"][name], (int, float))
 
 
@@ -356,6 +369,8 @@ def test_rest_url():
       "http://host:9000/v1/models/m/versions/4:predict")
   assert client.rest_url("https://serving.example/", "m") == (
       "https://serving.example/v1/models/m:predict")
+  assert client.rest_metadata_url("host:9000", "m", 4) == (
+      "http://host:9000/v1/models/m/versions/4/metadata")
 
 
 def _outputs_by_signature():
@@ -369,6 +384,10 @@ def _outputs_by_signature():
   }
 
 
+def _dtype(signature, name):
+  return SIGNATURES[signature]["outputs"][name][0]
+
+
 @pytest.mark.parametrize("encoding", ["typed_fields", "tensor_content"])
 def test_grpc_response_is_parsed(encoding):
   encode = {"typed_fields": helpers.as_proto_field,
@@ -377,52 +396,49 @@ def test_grpc_response_is_parsed(encoding):
     response = predict_pb2.PredictResponse()
     for name, value in outputs.items():
       response.outputs[name].CopyFrom(
-          encode(np.asarray(value, client.DTYPES[name])))
+          encode(np.asarray(value, _dtype(signature, name))))
     parsed = client.parse_grpc_response(
-        signature, predict_pb2.PredictResponse.FromString(
+        SIGNATURES, signature, predict_pb2.PredictResponse.FromString(
             response.SerializeToString()))
     for name, value in outputs.items():
-      assert parsed[name].dtype == client.DTYPES[name]
-      np.testing.assert_array_equal(parsed[name],
-                                    np.asarray(value, client.DTYPES[name]))
+      assert parsed[name].dtype == _dtype(signature, name)
+      np.testing.assert_array_equal(
+          parsed[name], np.asarray(value, _dtype(signature, name)))
 
 
 def test_rest_response_is_parsed_in_both_forms_and_errors_raise():
   for signature, outputs in _outputs_by_signature().items():
-    values = {k: np.asarray(v, client.DTYPES[k]).tolist()
+    values = {k: np.asarray(v, _dtype(signature, k)).tolist()
               for k, v in outputs.items()}
     # TF Serving omits the name of a signature's only output.
     body = {"outputs": values if len(values) > 1 else
             next(iter(values.values()))}
-    parsed = client.parse_rest_response(signature, json.dumps(body).encode())
+    parsed = client.parse_rest_response(SIGNATURES, signature,
+                                        json.dumps(body).encode())
     for name, value in outputs.items():
-      assert parsed[name].dtype == client.DTYPES[name]
-      np.testing.assert_array_equal(parsed[name],
-                                    np.asarray(value, client.DTYPES[name]))
+      assert parsed[name].dtype == _dtype(signature, name)
+      np.testing.assert_array_equal(
+          parsed[name], np.asarray(value, _dtype(signature, name)))
   with pytest.raises(client.ServingError, match="num_samples must be"):
-    client.parse_rest_response("sample", '{"error": "num_samples must be"}')
+    client.parse_rest_response(SIGNATURES, "sample",
+                               '{"error": "num_samples must be"}')
   with pytest.raises(ValueError, match="returns log_prob, bits_per_dim"):
-    client.parse_rest_response("log_prob", '{"outputs": [1.0]}')
-
-
-def test_client_knows_the_exported_signatures():
-  for name, table in helpers.expected_signatures(IMAGE_SHAPE).items():
-    inputs, outputs = client.SIGNATURES[name]
-    assert set(inputs) == set(table["inputs"])
-    assert set(outputs) == set(table["outputs"])
-    for tensor, (dtype, _) in {**table["inputs"], **table["outputs"]}.items():
-      assert np.dtype(client.DTYPES[tensor]).name == dtype
+    client.parse_rest_response(SIGNATURES, "log_prob", '{"outputs": [1.0]}')
 
 
 def test_client_refuses_inputs_that_do_not_fit_the_signature():
   with pytest.raises(ValueError, match="missing: .'images'."):
-    client.signature_inputs("log_prob")
+    client.signature_inputs(SIGNATURES, "log_prob")
   with pytest.raises(ValueError, match="unexpected: .'seed'."):
-    client.signature_inputs("encode", images=_images(), seed=1)
-  with pytest.raises(ValueError, match="images must be uint8"):
-    client.signature_inputs("encode", images=_latents())
-  with pytest.raises(ValueError, match="Unknown signature 'interpolate'"):
-    client.build_rest_request("interpolate", {})
+    client.signature_inputs(SIGNATURES, "encode", images=_images(), seed=1)
+  with pytest.raises(ValueError, match=r"images must be uint8 shape \[N, 4, "
+                     r"8, 2\], received float32 \[3, 4, 8\]"):
+    client.signature_inputs(SIGNATURES, "encode", images=_latents()[..., 0])
+  with pytest.raises(ValueError, match="must be int32, received float"):
+    client.signature_inputs(SIGNATURES, "sample", num_samples=2.5,
+                            temperature=1.0, seed=0)
+  with pytest.raises(ValueError, match="no signature 'interpolate'"):
+    client.signature_inputs(SIGNATURES, "interpolate")
 
 
 # --- In process: export_saved_model, the round trip, the client --------------
@@ -492,12 +508,21 @@ def test_decode_of_encode_is_the_identity_on_uint8_images(loaded):
 
 
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
+def test_client_reads_the_signatures_from_the_server_and_the_export(
+    exported, fake_serving, protocol):
+  _, servers = fake_serving
+  assert client.fetch_signatures(protocol, servers[protocol],
+                                 MODEL_NAME) == SIGNATURES
+  assert client.read_signatures(exported[1]) == SIGNATURES
+
+
+@pytest.mark.parametrize("protocol", ["rest", "grpc"])
 def test_client_calls_every_signature(exported, fake_serving, protocol):
   model = exported[0]
   serving, servers = fake_serving
   for signature, inputs in client_inputs().items():
     outputs = client.predict(protocol, servers[protocol], MODEL_NAME,
-                             signature, inputs, version=VERSION)
+                             SIGNATURES, signature, inputs, version=VERSION)
     assert_outputs_match(outputs, expected_outputs(model, signature))
     assert serving.requests[-1] == (protocol, MODEL_NAME, VERSION, signature,
                                     sorted(inputs))
@@ -506,11 +531,12 @@ def test_client_calls_every_signature(exported, fake_serving, protocol):
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
 def test_client_raises_the_servers_error(fake_serving, protocol):
   _, servers = fake_serving
-  inputs = client.signature_inputs("sample", num_samples=-2, temperature=1.0,
-                                   seed=0)
+  inputs = client.signature_inputs(SIGNATURES, "sample", num_samples=-2,
+                                   temperature=1.0, seed=0)
   with pytest.raises(client.ServingError,
                      match=r"num_samples must be in \[0, 1024\]"):
-    client.predict(protocol, servers[protocol], MODEL_NAME, "sample", inputs)
+    client.predict(protocol, servers[protocol], MODEL_NAME, SIGNATURES,
+                   "sample", inputs)
 
 
 def test_client_command_line_prints_log_prob_of_png_files(exported,
@@ -528,14 +554,14 @@ def test_client_command_line_prints_log_prob_of_png_files(exported,
   lines = process.stdout.strip().splitlines()
   assert [line.split("\t")[0] for line in lines] == paths
   for line, bits in zip(lines, expected["bits_per_dim"]):
-    assert line.split("\t")[2] == f"bits/dim {bits:.4f}"
+    assert line.split("\t")[2] == f"bits_per_dim {bits:.4f}"
 
 
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
 def test_request_text_is_the_request(protocol):
   """What `client.py --print_request` prints: curl's JSON body for REST."""
-  inputs = client.signature_inputs("sample", num_samples=2, temperature=0.5,
-                                   seed=3)
+  inputs = client.signature_inputs(SIGNATURES, "sample", num_samples=2,
+                                   temperature=0.5, seed=3)
   text = client.request_text(protocol, MODEL_NAME, "sample", inputs, 4)
   if protocol == "rest":
     assert json.loads(text) == client.build_rest_request("sample", inputs)
@@ -567,9 +593,18 @@ def test_readme_models_config_names_the_model_and_its_base_path():
   assert '-v "$PWD/exports:/models"' in _readme()
 
 
-def test_readme_states_the_cap_and_the_bin_centres():
-  assert f"capped at {export.MAX_NUM_SAMPLES}" in " ".join(_readme().split())
-  assert "y = x + 0.5" in _readme()
+_CLASSES = conditions.Conditioning(num_classes=2)
+_VECTORS = conditions.Conditioning(condition_shape=(2,))
+
+
+def test_readme_shows_the_serving_table_states_the_cap_and_the_estimate():
+  text = _readme()
+  for conditioning, with_anomaly in ((None, True), (_CLASSES, False),
+                                     (_VECTORS, False)):
+    assert serving.markdown_table(conditioning, with_anomaly) in text
+  flat = " ".join(text.split())
+  assert f"capped at {serving.MAX_NUM_SAMPLES}" in flat
+  assert f"{likelihood.DEFAULT_NUM_DRAWS} fixed dequantisation draws" in flat
 
 
 def test_readme_curl_requests_work(exported, fake_serving):
@@ -717,6 +752,11 @@ LABELS = [0, 2, 1]  # One per image of `_images()`.
 # images (checked), so that `classify` shows that it applies it.
 CLASS_LOG_PRIOR = [0.0, 0.0, 150.0]
 VECTOR_STEP = 11  # The vector model's checkpoint: its version.
+# The conditional models' signatures, in the client's format.
+CLASS_SIGNATURES = helpers.expected_signatures(IMAGE_SHAPE,
+                                               num_classes=NUM_CLASSES)
+VECTOR_SIGNATURES = helpers.expected_signatures(
+    IMAGE_SHAPE, condition_shape=CONDITION_SHAPE)
 
 
 def _conditions(seed=3):
@@ -735,7 +775,10 @@ def _readme_json_requests():
 def class_requests():
   """Valid requests to the class model's export, built by the client."""
   images, latents = _images(), _latents()
-  inputs = client.signature_inputs
+
+  def inputs(signature, **given):
+    return client.signature_inputs(CLASS_SIGNATURES, signature, **given)
+
   sample = dict(temperature=0.7, seed=5)
   requests = {
       "log_prob": ("log_prob", inputs("log_prob", images=images,
@@ -768,11 +811,12 @@ def vector_requests():
   sample = dict(temperature=0.7, seed=5)
   return {
       "log_prob": ("log_prob", client.signature_inputs(
-          "log_prob", images=_images(), condition=conditions)),
+          VECTOR_SIGNATURES, "log_prob", images=_images(),
+          condition=conditions)),
       "sample": ("sample", client.signature_inputs(
-          "sample", condition=conditions, **sample)),
+          VECTOR_SIGNATURES, "sample", condition=conditions, **sample)),
       "sample_other": ("sample", client.signature_inputs(
-          "sample", condition=other, **sample)),
+          VECTOR_SIGNATURES, "sample", condition=other, **sample)),
   }
 
 
@@ -806,10 +850,10 @@ CLASS_BAD_REQUESTS = {
                        "received shape] []"]),
     "labels_over_cap": ("sample", dict(
         _TEMPERATURE_SEED,
-        labels=np.zeros(export.MAX_NUM_SAMPLES + 1, np.int32)),
+        labels=np.zeros(serving.MAX_NUM_SAMPLES + 1, np.int32)),
                         [f"sample: labels must hold at most "
-                         f"{export.MAX_NUM_SAMPLES} labels (one image each); "
-                         f"received] [{export.MAX_NUM_SAMPLES + 1}]"]),
+                         f"{serving.MAX_NUM_SAMPLES} labels (one image each); "
+                         f"received] [{serving.MAX_NUM_SAMPLES + 1}]"]),
     "classify_images_shape": ("classify", {"images": _zeros((2, W, H, C))},
                               _shape_error("classify", "images",
                                            (2, W, H, C))),
@@ -897,15 +941,14 @@ def vector_served(vector_script):
 
 
 def test_client_builds_conditional_requests():
-  labels = client.signature_inputs("sample", labels=[0, 7], temperature=1.0,
-                                   seed=2)
+  labels = client.signature_inputs(CLASS_SIGNATURES, "sample", labels=[0, 7],
+                                   temperature=1.0, seed=2)
   assert sorted(labels) == ["labels", "seed", "temperature"]
   assert labels["labels"].dtype == np.int32
-  condition = client.signature_inputs("decode", latents=_latents(),
+  condition = client.signature_inputs(VECTOR_SIGNATURES, "decode",
+                                      latents=_latents(),
                                       condition=_conditions().astype(int))
   assert condition["condition"].dtype == np.float32
-  assert client.input_names("log_prob", "labels") == ("images", "labels")
-  assert client.input_names("classify") == ("images",)
   request = client.build_grpc_request(MODEL_NAME, "sample", labels)
   np.testing.assert_array_equal(tf.make_ndarray(request.inputs["labels"]),
                                 [0, 7])
@@ -913,21 +956,28 @@ def test_client_builds_conditional_requests():
   assert body["inputs"] == {"labels": [0, 7], "temperature": 1.0, "seed": 2}
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(num_samples=2, labels=[0, 1]), r"unexpected: \['num_samples'\]"),
-    (dict(labels=[0], condition=[[1.0]]), "not both"),
-    (dict(labels=[[0], [1]]), r"labels must be ints \[N\]"),
-    (dict(labels=[0.5]), r"labels must be ints \[N\]"),
-    (dict(condition=[1.0, 0.0]), r"condition must be \[N, A\]"),
+@pytest.mark.parametrize("signatures, kwargs, message", [
+    (CLASS_SIGNATURES, dict(num_samples=2, labels=[0, 1]),
+     r"unexpected: \['num_samples'\]"),
+    (CLASS_SIGNATURES, dict(labels=[0], condition=[[1.0]]),
+     r"unexpected: \['condition'\]"),
+    (CLASS_SIGNATURES, dict(labels=[[0], [1]]),
+     r"labels must be int32 shape \[N\]"),
+    (CLASS_SIGNATURES, dict(labels=[0.5]), "labels must be int32, received "
+     "float64 values"),
+    (VECTOR_SIGNATURES, dict(condition=[1.0, 0.0]),
+     r"condition must be float32 shape \[N, 5\]"),
 ])
-def test_client_refuses_bad_conditional_inputs(kwargs, message):
+def test_client_refuses_bad_conditional_inputs(signatures, kwargs, message):
   with pytest.raises(ValueError, match=message):
-    client.signature_inputs("sample", temperature=1.0, seed=0, **kwargs)
+    client.signature_inputs(signatures, "sample", temperature=1.0, seed=0,
+                            **kwargs)
 
 
 def test_client_refuses_a_condition_for_classify():
-  with pytest.raises(ValueError, match="classify takes images only"):
-    client.signature_inputs("classify", images=_images(), labels=LABELS)
+  with pytest.raises(ValueError, match=r"unexpected: \['labels'\]"):
+    client.signature_inputs(CLASS_SIGNATURES, "classify", images=_images(),
+                            labels=LABELS)
 
 
 @pytest.mark.parametrize("encoding", ["rest", "typed_fields"])
@@ -936,34 +986,52 @@ def test_client_parses_a_classify_response(encoding):
              "log_likelihoods": np.float32([[-900.5, -899.25, -1e4]]),
              "class": np.int32([1])}
   if encoding == "rest":
-    parsed = client.parse_rest_response("classify", json.dumps(
-        {"outputs": {k: v.tolist() for k, v in outputs.items()}}))
+    parsed = client.parse_rest_response(CLASS_SIGNATURES, "classify",
+                                        json.dumps({"outputs": {
+                                            k: v.tolist()
+                                            for k, v in outputs.items()}}))
   else:
     response = predict_pb2.PredictResponse()
     for name, value in outputs.items():
       response.outputs[name].CopyFrom(helpers.as_proto_field(value))
-    parsed = client.parse_grpc_response("classify", response)
+    parsed = client.parse_grpc_response(CLASS_SIGNATURES, "classify",
+                                        response)
   for name, value in outputs.items():
     assert parsed[name].dtype == value.dtype
     np.testing.assert_array_equal(parsed[name], value)
 
 
-def test_client_command_line_reads_labels_and_reports_classes(tmp_path):
+def test_client_command_line_reads_labels_and_reports_each_output(tmp_path):
   flag_values = argparse.Namespace(
       signature="sample", labels=["2", "0"], condition=None, num_samples=None,
       temperature=0.5, seed=3, images=None, latents=None)
-  assert sorted(client._cli_inputs(flag_values)) == [  # pylint: disable=protected-access
+  values = _Flags(flag_values)
+  assert sorted(client._cli_inputs(values, CLASS_SIGNATURES)) == [  # pylint: disable=protected-access
       "labels", "seed", "temperature"]
-  flag_values.labels = ["two"]
+  values.labels = ["two"]
   with pytest.raises(ValueError, match="--labels must be ints"):
-    client._cli_inputs(flag_values)  # pylint: disable=protected-access
+    client._cli_inputs(values, CLASS_SIGNATURES)  # pylint: disable=protected-access
   lines = client._report(  # pylint: disable=protected-access
       {"probabilities": np.float32([[0.1, 0.9], [0.8, 0.2]]),
-       "log_likelihoods": np.zeros((2, 2), np.float32),
-       "class": np.int32([1, 0])},
+       "class": np.int32([1, 0]),
+       "images": np.zeros((2, 2, 2, 1), np.uint8)},
       argparse.Namespace(images=["a.png", "b.png"], signature="classify",
                          output_dir=str(tmp_path)))
-  assert lines == ["a.png\tclass 1\tp 0.9000", "b.png\tclass 0\tp 0.8000"]
+  assert lines == [str(tmp_path / "classify_images_0000.png"),
+                   str(tmp_path / "classify_images_0001.png"),
+                   "a.png\tprobabilities [0.1000 0.9000]\tclass 1",
+                   "b.png\tprobabilities [0.8000 0.2000]\tclass 0"]
+
+
+class _Flags:
+  """absl's FlagValues as `_cli_inputs` reads them: by attribute, and
+  `values[name].value`."""
+
+  def __init__(self, namespace):
+    self.__dict__.update(vars(namespace))
+
+  def __getitem__(self, name):
+    return argparse.Namespace(value=getattr(self, name))
 
 
 def test_readme_shows_a_conditional_sample_request():
@@ -974,28 +1042,16 @@ def test_readme_shows_a_conditional_sample_request():
 
 
 def test_export_signature_names_follow_the_model(exported, class_exported):
-  assert export.signature_names(exported[0]) == export.SIGNATURE_NAMES
-  assert export.signature_names(class_exported[0]) == (
-      export.SIGNATURE_NAMES + (export.CLASSIFY,))
+  names = ["log_prob", "sample", "encode", "decode"]
+  assert export.signature_names(exported[0]) == names
+  assert export.signature_names(class_exported[0]) == names + ["classify"]
 
 
 def test_conditional_signature_defs_describe_the_model(class_served,
                                                       vector_served):
   """TF Serving's metadata: the condition input and its shape, and K."""
-  assert class_served["signature_defs"] == helpers.expected_signatures(
-      IMAGE_SHAPE, num_classes=NUM_CLASSES)
-  assert vector_served[2]["signature_defs"] == helpers.expected_signatures(
-      IMAGE_SHAPE, condition_shape=CONDITION_SHAPE)
-  for condition, tables in [("labels", class_served["signature_defs"]),
-                            ("condition", vector_served[2]["signature_defs"])]:
-    for name, table in tables.items():
-      names = client.input_names(
-          name, None if name == "classify" else condition)
-      assert set(names) == set(table["inputs"])
-      assert set(client.SIGNATURES[name][1]) == set(table["outputs"])
-      for tensor, (dtype, _) in {**table["inputs"],
-                                 **table["outputs"]}.items():
-        assert np.dtype(client.DTYPES[tensor]).name == dtype
+  assert class_served["signature_defs"] == CLASS_SIGNATURES
+  assert vector_served[2]["signature_defs"] == VECTOR_SIGNATURES
 
 
 @pytest.mark.parametrize("key", sorted(class_requests()))

@@ -21,8 +21,6 @@ CONFIGS = {
     "three_scales": dict(image_shape=(4, 4, 1), num_scales=3),
     "no_coupling_batch_norm": dict(coupling_batch_norm=False),
     "glow": dict(step_type="glow"),
-    "glow_three_scales": dict(image_shape=(4, 4, 1), num_scales=3,
-                              step_type="glow"),
 }
 
 

@@ -19,10 +19,10 @@ from tf_realnvp import data
 from tf_realnvp import flagfiles
 from tf_realnvp import io
 from tf_realnvp import pixels
+from tf_realnvp import run_config
 from tf_realnvp import workdirs
 from tf_realnvp.data import download
 from tf_realnvp.flow import multiscale_layout
-from tf_realnvp.training import config as config_lib
 from tf_realnvp.training import loop
 from tf_realnvp.training import trainer as trainer_lib
 from tests import export_helpers
@@ -54,10 +54,10 @@ def test_every_flagfile_parses_into_a_valid_model_config(name):
   with flagsaver.flagsaver():
     flags.FLAGS(argv)
     try:
-      config = train._config()
+      config = run_config.from_flags(flags.FLAGS)
       spec = data.dataset_spec(config.dataset, config.image_size)
-      multiscale_layout(spec.image_shape, config.num_scales,
-                        config.num_filters)
+      multiscale_layout(spec.image_shape, config.model.num_scales,
+                        config.model.num_filters)
       assert config.batch_size == 64 or name == "fashion_mnist.flags"
     finally:
       flags.FLAGS.unparse_flags()
@@ -70,11 +70,11 @@ def test_celeba_flags_with_conditional_builds_an_attribute_model():
   with flagsaver.flagsaver():
     flags.FLAGS(argv)
     try:
-      config = train._config()
+      config = run_config.from_flags(flags.FLAGS)
     finally:
       flags.FLAGS.unparse_flags()
-  model = config_lib.build_model(
-      config, data.dataset_spec(config.dataset, config.image_size).image_shape,
+  model = config.build_model(
+      data.dataset_spec(config.dataset, config.image_size).image_shape,
       data.condition_spec(config.dataset))
   assert model.condition_shape == (40,) and model.num_scales == 5
   assert model.config.architecture()["condition_shape"] == [40]
@@ -84,7 +84,7 @@ def test_classes_flag_becomes_the_config_s_tuple_of_ints():
   with flagsaver.flagsaver():
     flags.FLAGS(["train.py", "--workdir=/unused", "--classes=3, 5"])
     try:
-      assert train._config().classes == (3, 5)
+      assert run_config.from_flags(flags.FLAGS).classes == (3, 5)
     finally:
       flags.FLAGS.unparse_flags()
 

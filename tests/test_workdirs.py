@@ -123,16 +123,16 @@ def test_a_failed_restore_leaves_nothing_for_tf_to_log(workdir_copy):
   assert not records.messages
 
 
-# --- read_flags ---------------------------------------------------------------
+# --- read_run_config ----------------------------------------------------------
 
 
-def test_read_flags_reads_the_flag_lines(tmp_path):
+def test_read_run_config_skips_other_flags_and_names_what_is_missing(tmp_path):
   (tmp_path / workdirs.FLAGS_FILE).write_text(
-      "--dataset=folder:/data/a=b\n# a comment\n--noflip\n--image_size=8\n")
-  assert workdirs.read_flags(str(tmp_path)) == {
-      "dataset": "folder:/data/a=b", "image_size": "8"}
-
-
-def test_read_flags_refuses_a_workdir_without_flags(tmp_path):
-  with pytest.raises(ValueError, match=f"{tmp_path} has no flags.txt"):
-    workdirs.read_flags(str(tmp_path))
+      "--workdir=w\n--dataset=folder:/data/a=b\n--strategy=mirrored\n"
+      "--image_size=8\n--num_filters=8\n")
+  config = workdirs.read_run_config(str(tmp_path))
+  assert (config.dataset, config.image_size, config.model.num_filters) == (
+      "folder:/data/a=b", 8, 8)
+  with pytest.raises(ValueError, match=f"{tmp_path / 'none'} has no "
+                     "run_config.json or flags.txt"):
+    workdirs.read_run_config(str(tmp_path / "none"))

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_realnvp import io
-from tf_realnvp.training import config as config_lib
+from tf_realnvp.run_config import TrainConfig
 from tf_realnvp.training import loop
 from tf_realnvp import workdirs
 from tests import flow_checks
@@ -26,7 +26,7 @@ def tiny_config(workdir, data_dir, **overrides):
   """A `TrainConfig` for a model small enough to train in seconds."""
   config = dict(TINY, workdir=str(workdir), data_dir=data_dir)
   config.update(overrides)
-  return config_lib.TrainConfig(**config)
+  return TrainConfig.from_settings(**config)
 
 
 def tiny_flags(workdir, data_dir, **overrides):
@@ -70,6 +70,14 @@ def change_model_config(workdir, **changes):
   with open(path) as f:
     config = json.load(f)
   io.write_text(path, json.dumps(dict(config, **changes)))
+
+
+def change_run_config(workdir, **changes):
+  """Rewrites the workdir's `run_config.json` with settings `changes`
+  (`TrainConfig` or `ModelConfig` fields)."""
+  values = workdirs.read_run_config(workdir).to_dict()
+  values.update(values.pop("model"), **changes)
+  workdirs.write_run_config(workdir, TrainConfig.from_settings(**values))
 
 
 def truncate_latest_checkpoint(workdir):

@@ -1,9 +1,9 @@
 """Flagfiles: resolving `--flagfile=NAME` against the repository's
-`configs/` folder, and reading one."""
+`configs/` folder (`tf_realnvp.run_config.from_flag_lines` reads one)."""
 
 import os
 
-__all__ = ["CONFIG_DIR", "read_flagfile", "resolve_flagfiles"]
+__all__ = ["CONFIG_DIR", "FLAGFILE_PREFIX", "resolve_flagfiles"]
 
 # The repository's flagfiles, one per dataset (absent from a pip install).
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(
@@ -34,21 +34,3 @@ def resolve_flagfiles(argv, search_dirs):
       arg = FLAGFILE_PREFIX + found
     resolved.append(arg)
   return resolved
-
-
-def read_flagfile(name, search_dirs=(CONFIG_DIR,)):
-  """`{flag: value string}` of the flagfile `name` (found as
-  `resolve_flagfiles` finds it), whose lines are `--flag=value`.
-
-  Raises:
-    FileNotFoundError: as `resolve_flagfiles`.
-  """
-  path = resolve_flagfiles([FLAGFILE_PREFIX + name],
-                           search_dirs)[0][len(FLAGFILE_PREFIX):]
-  values = {}
-  with open(path) as f:
-    for line in f:
-      key, _, value = line.strip().lstrip("-").partition("=")
-      if key:
-        values[key] = value
-  return values

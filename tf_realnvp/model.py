@@ -84,16 +84,12 @@ class RealNVP(GenerativeClassifier, KerasFit, keras.Model):
       `2 ** (num_scales - 1)`.
     name: the model's name.
     dtype: the Keras dtype policy of the s/t networks (default: Keras's
-      global policy). With a mixed policy such as `"mixed_bfloat16"` their
-      convolutions run in bfloat16 (several times faster on GPUs, TPUs and
-      CPUs with AMX) while everything else stays in the variable dtype,
-      float32: the weights, the pixels, the coupling arithmetic, the
-      batch-norm bijectors, every log-determinant and the base density. The
-      model's own `dtype_policy` is therefore always the variable dtype, so
-      that `model(y)` never casts pixels; `network_dtype_policy` holds the
-      requested policy. `"mixed_float16"` (GPUs without fast bfloat16)
-      trains with dynamic loss scaling (`fit` and `train.py` alike,
-      `tf_realnvp.optimization.TrainStep`).
+      global policy). Under `"mixed_bfloat16"` their convolutions run in
+      bfloat16 (GPUs, TPUs, CPUs with AMX) while the weights, pixels,
+      coupling arithmetic, log-determinants and base density stay float32:
+      the model's own `dtype_policy` is the variable dtype, and
+      `network_dtype_policy` the requested one. `"mixed_float16"` trains
+      with dynamic loss scaling (`tf_realnvp.optimization.TrainStep`).
     trainable: as for any Keras model.
     **settings: the other fields of `tf_realnvp.ModelConfig`, which
       documents them: `num_scales`, `num_blocks`, `num_filters`,
@@ -112,6 +108,8 @@ class RealNVP(GenerativeClassifier, KerasFit, keras.Model):
                                               keras.config.dtype_policy())
     super().__init__(name=name, dtype=network_policy.variable_dtype,
                      trainable=trainable)
+    if image_shape is None:
+      raise ValueError("RealNVP needs image_shape (H, W, C).")
     self.config = ModelConfig(image_shape=image_shape, **settings)
     self.network_dtype_policy = network_policy
     self._inputs = ModelInputs(self.config.image_shape,
@@ -243,9 +241,8 @@ class RealNVP(GenerativeClassifier, KerasFit, keras.Model):
     condition to each call the TFP way,
     `bijector_kwargs=self.bijector_kwargs(c)`.
 
-    Training mode note: TFP caches bijector results by input tensor. Build a
-    new distribution for each training step (as `training.py` does) rather
-    than reusing one across optimizer updates.
+    TFP caches bijector results by input tensor: build a new distribution
+    for each training step rather than reusing one across updates.
     """
     return self._distribution(training,
                               self._inputs.optional_vector(condition))

@@ -17,63 +17,67 @@ from tf_realnvp.dequantization import DEQUANTIZATIONS
 from tf_realnvp.flow.layout import multiscale_layout
 from tf_realnvp.flow.steps import STEP_TYPES
 
-__all__ = ["ModelConfig"]
+__all__ = ["ModelConfig", "setting"]
 
 
-def _field(default, help_text, architecture=None, choices=None):
-  """A dataclass field with its flag help, and how the architecture check
-  treats it: `"always"` recorded, `"optional"` recorded only when it
+def setting(default, help_text, architecture=None, choices=None, flag=True):
+  """A dataclass field with its help (`train.py --helpfull` shows it), its
+  allowed values, whether it is a flag, and how the architecture check of a
+  workdir treats it: `"always"` recorded, `"optional"` recorded only when it
   differs from the default (so that the `model_config.json` of models that
   do not use it stays as it was before it existed), `None` not part of the
   architecture (a checkpoint's variables do not depend on it)."""
   return dataclasses.field(default=default, metadata=dict(
-      help=help_text, architecture=architecture, choices=choices))
+      help=help_text, architecture=architecture, choices=choices, flag=flag))
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
   """The settings of a `RealNVP`; see the field helps.
 
-  Attributes:
-    image_shape: `(H, W, C)`; `H` and `W` divisible by `2 ** (num_scales - 1)`.
+  `image_shape` may be `None` in the settings of a training run
+  (`tf_realnvp.run_config.TrainConfig.model`), whose dataset gives it; a
+  model needs it. `H` and `W` must be divisible by `2 ** (num_scales - 1)`.
   """
-  image_shape: tuple = _field(None, "(H, W, C) of the images.", "always")
-  num_scales: int = _field(
+  image_shape: tuple = setting(None, "(H, W, C) of the images.", "always",
+                               flag=False)
+  num_scales: int = setting(
       2, "Scales of the multi-scale architecture; the image side must be "
       "divisible by 2**(num_scales - 1).", "always")
-  num_blocks: int = _field(4, "Residual blocks per scale/shift network.",
+  num_blocks: int = setting(4, "Residual blocks per scale/shift network.",
                            "always")
-  num_filters: int = _field(
+  num_filters: int = setting(
       32, "Feature maps of the first scale's s/t networks (doubling per "
       "scale).", "always")
-  step_type: str = _field(
+  step_type: str = setting(
       "real_nvp", "What each step of the flow is: real_nvp (the paper's: an "
       "affine coupling, then batch normalisation) or glow (Kingma & "
       "Dhariwal 2018: actnorm with data-dependent initialisation, an "
       "invertible 1x1 convolution, then the affine coupling).", "optional",
       tuple(STEP_TYPES))
-  alpha: float = _field(
+  alpha: float = setting(
       0.05, "Margin of the logit preprocessing, in (0, 0.5).", "always")
-  l2_scale: float = _field(5e-5, "L2 penalty on the weight-norm scales.")
-  batch_norm_momentum: float = _field(
+  l2_scale: float = setting(5e-5, "L2 penalty on the weight-norm scales.")
+  batch_norm_momentum: float = setting(
       0.95, "Decay of the running batch-norm averages, in [0, 1).")
-  average_in_training: bool = _field(
+  average_in_training: bool = setting(
       False, "Normalise with running averages in training (paper, "
       "appendix E).")
-  coupling_batch_norm: bool = _field(
+  coupling_batch_norm: bool = setting(
       True, "A batch-norm bijector after every coupling (real_nvp steps).",
       "always")
-  synchronized_batch_norm: bool = _field(
-      False, "Batch-norm statistics of the global batch across replicas (so "
+  synchronized_batch_norm: bool = setting(
+      True, "Batch-norm statistics of the global batch across replicas (so "
       "any replica count trains the same model).")
-  recompute_gradients: bool = _field(
+  recompute_gradients: bool = setting(
       False, "Recompute each coupling network's activations in the backward "
       "pass instead of storing them: less memory, more compute.")
-  num_classes: int = _field(
-      None, "K >= 2 for a class-conditional flow.", "optional")
-  condition_shape: tuple = _field(
-      None, "(A,) for a flow conditioned on vectors of length A.", "optional")
-  dequantization: str = _field(
+  num_classes: int = setting(
+      None, "K >= 2 for a class-conditional flow.", "optional", flag=False)
+  condition_shape: tuple = setting(
+      None, "(A,) for a flow conditioned on vectors of length A.", "optional",
+      flag=False)
+  dequantization: str = setting(
       "uniform", "uniform: bits/dim of x + u, u ~ U[0, 1) (the paper's). "
       "variational: learn the noise density q(u | x) with the model "
       "(Flow++); bits/dim is then the variational bound -log p(x + u) + "
@@ -81,8 +85,6 @@ class ModelConfig:
       DEQUANTIZATIONS)
 
   def __post_init__(self):
-    if self.image_shape is None:
-      raise ValueError("image_shape (H, W, C) is required.")
     checks.check_int(1, num_scales=self.num_scales,
                      num_filters=self.num_filters)
     checks.check_int(0, num_blocks=self.num_blocks)
@@ -102,9 +104,11 @@ class ModelConfig:
                        "average_in_training (the recomputation would read "
                        "the running averages after their update).")
     conditioning = self.conditioning  # Validates the condition's kind.
-    multiscale_layout(self.image_shape, self.num_scales, self.num_filters)
+    if self.image_shape is not None:
+      self.layout()  # Validates the shape against the scales.
     normal = dict(
-        image_shape=tuple(int(d) for d in self.image_shape),
+        image_shape=None if self.image_shape is None else tuple(
+            int(d) for d in self.image_shape),
         num_scales=int(self.num_scales), num_blocks=int(self.num_blocks),
         num_filters=int(self.num_filters), alpha=float(self.alpha),
         l2_scale=float(self.l2_scale),

@@ -4,13 +4,15 @@ the trained model.
 ```python
 from tf_realnvp import workdirs
 model, step = workdirs.load_trained_model("runs/fashion_mnist_demo")
-flags = workdirs.read_flags("runs/fashion_mnist_demo")  # {"dataset": ...}
+config = workdirs.read_run_config("runs/fashion_mnist_demo")  # TrainConfig
 ```
 
 A workdir (`train.py --workdir`) holds:
 
   flags.txt            the resolved flags (`FLAGS_FILE`, written by train.py)
-  model_config.json    the `RealNVP` arguments (`MODEL_CONFIG`); resuming
+  run_config.json      the run's `TrainConfig`, model settings included
+                       (`RUN_CONFIG`, written at every start)
+  model_config.json    the model's architecture (`MODEL_CONFIG`); resuming
                        with another architecture is refused
   checkpoints/         `tf.train.CheckpointManager` (model, optimizer, step,
                        and `average`, the weight average, with --ema_decay)
@@ -33,15 +35,17 @@ import tensorflow as tf
 
 from tf_realnvp import io
 from tf_realnvp import legacy_checkpoints
+from tf_realnvp import run_config
 from tf_realnvp.model import RealNVP
 
 __all__ = ["AVERAGE", "CHECKPOINTS", "FIGURES", "FLAGS_FILE", "LOSS_SCALE",
-           "METRICS_FILE", "MODEL_CONFIG", "SAMPLES", "TENSORBOARD",
+           "METRICS_FILE", "MODEL_CONFIG", "RUN_CONFIG", "SAMPLES", "TENSORBOARD",
            "append_metrics", "checkpoint_keys", "forget_metrics_after",
-           "load_trained_model", "read_flags", "read_model_config",
-           "sample_path", "write_model_config"]
+           "load_trained_model", "read_model_config", "read_run_config",
+           "sample_path", "write_model_config", "write_run_config"]
 
 MODEL_CONFIG = "model_config.json"
+RUN_CONFIG = "run_config.json"
 CHECKPOINTS = "checkpoints"
 FLAGS_FILE = "flags.txt"
 METRICS_FILE = "metrics.jsonl"
@@ -159,21 +163,36 @@ def load_trained_model(workdir, checkpoint=None, dtype=None, averaged=True):
   return model, step
 
 
-def read_flags(workdir):
-  """`{name: value}` of the `--name=value` lines of `<workdir>/flags.txt`."""
-  path = os.path.join(workdir, FLAGS_FILE)
+def write_run_config(workdir, config):
+  """Writes the run's `TrainConfig` as JSON (`RUN_CONFIG`)."""
+  io.write_text(os.path.join(workdir, RUN_CONFIG),
+                json.dumps(config.to_dict(), indent=2) + "\n")
+
+
+def read_run_config(workdir):
+  """The `TrainConfig` of the run that trained `workdir`: its
+  `RUN_CONFIG`, or for a workdir without one the settings in its
+  `FLAGS_FILE` (flags that are no settings are skipped).
+
+  Raises:
+    ValueError: the workdir has neither file, or one that cannot be read.
+  """
+  json_path = os.path.join(workdir, RUN_CONFIG)
+  flags_path = os.path.join(workdir, FLAGS_FILE)
   try:
-    with open(path) as f:
-      lines = f.read().splitlines()
+    if os.path.exists(json_path):
+      with open(json_path) as f:
+        return run_config.TrainConfig.from_dict(json.load(f))
+    with open(flags_path) as f:
+      return run_config.from_flag_lines(f.read().splitlines(),
+                                        workdir=workdir)
   except FileNotFoundError:
-    raise ValueError(f"{workdir} has no {FLAGS_FILE} (written by train.py): "
-                     "the dataset of its test images is unknown.") from None
-  values = {}
-  for line in lines:
-    if line.startswith("--") and "=" in line:
-      name, value = line[2:].split("=", 1)
-      values[name] = value
-  return values
+    raise ValueError(f"{workdir} has no {RUN_CONFIG} or {FLAGS_FILE}: it is "
+                     "not a tf_realnvp training workdir (train.py writes "
+                     "them), so its dataset is unknown.") from None
+  except (TypeError, ValueError) as error:
+    raise ValueError(f"Cannot read the run config of {workdir}: "
+                     f"{io.one_line(error)}") from error
 
 
 def read_model_config(workdir, required=True):

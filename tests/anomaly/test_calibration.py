@@ -15,6 +15,7 @@ from scipy import stats
 from tf_realnvp import io
 from tf_realnvp.anomaly import calibration as calibration_lib
 from tf_realnvp.anomaly import detector as detector_lib
+from tf_realnvp import serving
 from tf_realnvp.anomaly import scores
 from tests import flow_checks
 
@@ -250,11 +251,14 @@ def _without_field(text):
 
 @pytest.mark.parametrize("damage, reason", [
     (_truncated, ""),
-    (_edited(version=2), "version 2, expected 1"),
+    (_edited(version=3), "version 3, expected 2"),
+    (_edited(version=1), "at the pixels' bin centres, which the scores no "
+     "longer use (they estimate the discrete likelihood): calibrate again with "
+     "`python -m tf_realnvp.anomaly calibrate --workdir="),
     (_decreasing_quantiles,
      "the quantiles of 'complexity' must be 1001 finite non-decreasing"),
     (_without_field, "thresholds"),
-], ids=["truncated", "version", "quantiles", "field"])
+], ids=["truncated", "version", "earlier_version", "quantiles", "field"])
 def test_a_damaged_calibration_is_unreadable(tmp_path, calibration, damage,
                                              reason):
   path = calibration_lib.save_calibration(tmp_path, calibration)
@@ -304,7 +308,7 @@ def test_detector_decides_with_its_calibration():
       false_positive_rate=0.25).with_score(scores.MAHALANOBIS)
   outputs = detector_lib.AnomalyDetector(model, calibration)(held_out)
   assert list(outputs) == (scores.score_names(model, reference=True) +
-                           list(detector_lib.DECISIONS))
+                           list(serving.DECISIONS))
   chosen = outputs[scores.MAHALANOBIS].numpy()
   np.testing.assert_array_equal(outputs["anomaly_score"], chosen)
   p = outputs["p_value"].numpy()

@@ -29,6 +29,7 @@ from tf_realnvp.anomaly import scores
 from tf_realnvp.anomaly import sets
 from tests import commands
 from tests import images
+from tests import training_helpers
 from tests.training_helpers import snapshot
 
 FLAGS = flags.FLAGS
@@ -70,15 +71,14 @@ def background_workdir(trained_workdir, tmp_path_factory):
   """A background workdir, without building a model: a copy of
   `trained_workdir` at its checkpoint of step `BACKGROUND_STEP` (other
   random weights than the model's latest, at step 20), with
-  `--perturbation_rate=0.2` added to its flags.txt, as if train.py had
-  trained it with that flag."""
+  `perturbation_rate=0.2` in its run config, as if train.py had trained it
+  with that flag."""
   workdir = str(shutil.copytree(
       trained_workdir.path, tmp_path_factory.mktemp("background") / "run",
       ignore=shutil.ignore_patterns("ckpt-20.*")))
   tf.compat.v1.train.update_checkpoint_state(
       os.path.join(workdir, workdirs.CHECKPOINTS), f"ckpt-{BACKGROUND_STEP}")
-  with open(os.path.join(workdir, workdirs.FLAGS_FILE), "a") as f:
-    f.write("--perturbation_rate=0.2\n")
+  training_helpers.change_run_config(workdir, perturbation_rate=0.2)
   return workdir
 
 

@@ -19,6 +19,7 @@ import pytest
 import tensorflow as tf
 
 from tf_realnvp import export
+from tf_realnvp import serving
 from tf_realnvp import io
 from tf_realnvp import workdirs
 from tf_realnvp.anomaly import calibration as calibration_lib
@@ -72,7 +73,7 @@ def _calibrated_detector(workdir, background_workdir):
   helpers.write_workdir(model, workdir, STEP)
   helpers.write_workdir(background, background_workdir, BACKGROUND_STEP)
   io.write_text(os.path.join(background_workdir, workdirs.FLAGS_FILE),
-                "--perturbation_rate=0.2\n")
+                f"--workdir={background_workdir}\n--perturbation_rate=0.2\n")
   raw = detector_lib.AnomalyDetector(model, background=background)(
       _held_out())
   calibration = calibration_lib.calibration_from_scores(
@@ -118,9 +119,10 @@ def served(script):
 
 def test_signature_names_end_with_anomaly_given_a_detector(script):
   detector = script[0]
-  assert export.signature_names(detector.model, detector) == (
-      export.SIGNATURE_NAMES + (export.ANOMALY,))
-  assert export.ANOMALY not in export.signature_names(detector.model)
+  names = ["log_prob", "sample", "encode", "decode"]
+  assert export.signature_names(detector.model, detector) == names + [
+      serving.ANOMALY]
+  assert export.signature_names(detector.model) == names
 
 
 def test_export_refuses_a_detector_without_calibration_or_of_another_model(
@@ -161,7 +163,7 @@ def test_anomaly_signature_matches_the_in_process_detector(script, served):
   expected = {name: value.numpy() for name, value in
               detector(REQUESTS["anomaly"][1]["images"]).items()}
   assert sorted(outputs) == sorted(expected) == sorted(
-      SCORE_NAMES + list(detector_lib.DECISIONS))
+      SCORE_NAMES + list(serving.DECISIONS))
   for name, value in expected.items():
     if name == "is_anomaly":
       assert outputs[name].dtype == np.bool_
@@ -180,8 +182,7 @@ def test_anomaly_signature_answers_an_empty_batch(served):
   result = served[1]["tf1"]["anomaly_none"]
   assert "error" not in result, result
   outputs = result["outputs"]
-  assert sorted(outputs) == sorted(SCORE_NAMES + list(
-      detector_lib.DECISIONS))
+  assert sorted(outputs) == sorted(SCORE_NAMES + list(serving.DECISIONS))
   for name, value in outputs.items():
     assert value.shape == (0,), name
     assert value.dtype == (np.bool_ if name == "is_anomaly" else np.float32)

@@ -17,6 +17,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tf_realnvp import likelihood
+from tf_realnvp import pixels
 from tf_realnvp.anomaly import calibration as calibration_lib
 from tf_realnvp.anomaly import detector as detector_lib
 from tf_realnvp.anomaly import scores
@@ -72,10 +74,20 @@ def background():
   return _model(seed=1)
 
 
+def _draws(images):
+  """The dequantised images of each of the likelihoods' fixed draws."""
+  return [pixels.in_bin(np.asarray(images, np.float32),
+                        likelihood.draw_noise(IMAGE_SHAPE, k))
+          for k in range(likelihood.DEFAULT_NUM_DRAWS)]
+
+
 def _bits_per_dim(model, images):
-  """`-log p(x + 0.5) / (D ln 2)` `[N]`, by the model's `log_prob`."""
-  y = np.asarray(images, np.float32) + 0.5
-  return -model.log_prob(y).numpy() / (NUM_DIMS * math.log(2.0))
+  """`-log2 P(x) / D` `[N]`: the importance-weighted estimate over the
+  draws, by the model's `log_prob` (uniform dequantisation, q = 1)."""
+  log_p = np.stack([model.log_prob(y).numpy() for y in _draws(images)])
+  log_likelihood = (np.logaddexp.reduce(log_p.astype(np.float64), axis=0) -
+                    math.log(len(log_p)))
+  return -log_likelihood / (NUM_DIMS * math.log(2.0))
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +176,8 @@ def test_every_score_is_its_definition(model, background):
       scores.PNG_BITS_PER_DIM: png,
       scores.BACKGROUND_BITS_PER_DIM: background_bits,
   }
-  shares = scores.scale_log_likelihoods(model, images + 0.5).numpy()
+  shares = np.mean([scores.scale_log_likelihoods(model, y).numpy()
+                    for y in _draws(images)], axis=0)
   sizes = [math.prod(s) for s in model.flow.latent_shapes]
   assert sizes == [32, 16, 16]
   for i, size in enumerate(sizes):
@@ -180,10 +193,14 @@ def test_every_score_is_its_definition(model, background):
   assert np.all(np.abs(expected[scores.LIKELIHOOD_RATIO]) > 1e-3)
   assert not np.allclose(expected["scale1_bits_per_dim"],
                          expected["scale2_bits_per_dim"])
-  # One scale: its share is the whole log-likelihood.
+  # One scale: its share is the whole log-density, averaged over the draws
+  # (the importance-weighted estimate is above that mean).
   alone = scores.scores(background, images)
+  mean_log_p = np.mean([background.log_prob(y) for y in _draws(images)], 0)
   np.testing.assert_allclose(alone["scale0_bits_per_dim"],
-                             alone[scores.BITS_PER_DIM], rtol=1e-6)
+                             -mean_log_p / (NUM_DIMS * math.log(2.0)),
+                             rtol=1e-6)
+  assert np.all(alone[scores.BITS_PER_DIM] < alone["scale0_bits_per_dim"])
 
 
 def test_png_bits_per_dim_is_the_png_code_length():
@@ -204,7 +221,7 @@ def test_png_bits_per_dim_is_the_png_code_length():
 
 
 def test_score_names_pin_the_order(exact_models):
-  model = exact_models[2]
+  model = exact_models[2, "real_nvp"]
   assert scores.score_names(model, background=True, reference=True) == [
       "bits_per_dim", "complexity", "likelihood_ratio", "scale0_bits_per_dim",
       "scale1_bits_per_dim", "png_bits_per_dim", "background_bits_per_dim",

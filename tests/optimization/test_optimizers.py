@@ -1,4 +1,4 @@
-"""FusedAdam (tf_realnvp/training/optimizers.py): Keras's Adam updates and
+"""FusedAdam (tf_realnvp/optimization/optimizers.py): Keras's Adam updates and
 checkpoints, from fused kernels."""
 
 import keras

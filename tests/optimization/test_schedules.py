@@ -1,4 +1,4 @@
-"""The learning rate (tf_realnvp/training/schedules.py, `--warmup_steps`,
+"""The learning rate (tf_realnvp/optimization/schedules.py, `--warmup_steps`,
 `--lr_schedule`): its formula. (The trainer's rates: test_averaging.py.)"""
 
 import math

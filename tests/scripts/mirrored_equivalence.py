@@ -22,7 +22,6 @@ import numpy as np
 import tensorflow as tf
 
 from tf_realnvp import data
-from tf_realnvp.training import config as config_lib
 from tf_realnvp.training import strategies
 from tf_realnvp.training import trainer as trainer_lib
 from tests.training_helpers import tiny_config
@@ -38,7 +37,8 @@ def _train(strategy, data_dir, workdir):
   trainer.restore_or_initialize()  # Starts the weight average.
   iterator = iter(trainer.train_dataset(0))
   first = next(iterator)
-  per_replica, *_ = strategy.run(trainer._replica_gradients, args=(first,))  # pylint: disable=protected-access
+  per_replica, *_ = strategy.run(trainer.step_fn._replica_gradients,  # pylint: disable=protected-access
+                                 args=(first,))
   gradient = [np.sum([r.numpy() for r in strategy.experimental_local_results(g)],
                      axis=0) for g in per_replica]
   losses = [trainer.train_step(first)]
@@ -91,9 +91,9 @@ def _float16_overflow_under(strategy, data_dir, workdir):
 
 def _fit_under(strategy, data_dir):
   with strategy.scope():
-    model = config_lib.build_model(
-        tiny_config("unused", data_dir, dtype_policy="mixed_float16"),
-        data.dataset_spec("fashion_mnist").image_shape)
+    model = tiny_config("unused", data_dir,
+                        dtype_policy="mixed_float16").build_model(
+                            data.dataset_spec("fashion_mnist").image_shape)
     model.compile(optimizer="adam")  # fit scales the loss (float16).
   batches = data.train_dataset("fashion_mnist", 8, seed=0, data_dir=data_dir)
   history = model.fit(batches, steps_per_epoch=2, epochs=1, verbose=0)

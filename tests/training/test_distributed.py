@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from tf_realnvp import data
-from tf_realnvp.training import config as config_lib
 from tf_realnvp.training import strategies
 from tests import processes
 from tests.cluster import free_ports
@@ -51,7 +50,7 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path, fashion_dir):
 def test_keras_fit_lowers_test_bits_per_dim_and_callbacks_write(
     tmp_path, fashion_dir):
   config = tiny_config(tmp_path, fashion_dir, num_filters=8, batch_size=32)
-  model = config_lib.build_model(config, (28, 28, 1))
+  model = config.build_model((28, 28, 1))
   model.compile(optimizer=keras.optimizers.Adam(1e-3), grad_clip_norm=100.0)
   train = data.train_dataset("fashion_mnist", 32, seed=0,
                              data_dir=fashion_dir)
@@ -78,7 +77,7 @@ def test_keras_fit_lowers_test_bits_per_dim_and_callbacks_write(
   assert os.listdir(tmp_path / "tensorboard" / "train")
   assert os.listdir(tmp_path / "backup")
   # The fit model is the same flow: its weights load into a fresh one.
-  clone = config_lib.build_model(config, (28, 28, 1))
+  clone = config.build_model((28, 28, 1))
   clone.load_weights(str(tmp_path / "best.weights.h5"))
   y = next(iter(test))[:4]
   assert np.all(np.isfinite(clone.log_prob(y)))

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 
-from tf_realnvp.flagfiles import read_flagfile
 from tests.cluster import start_workers
 from tests.training_helpers import fingerprint_of
 from tests.training_helpers import wait_for_checkpoint
@@ -35,12 +34,12 @@ def test_hung_worker_ends_the_job_which_resumes_with_bounded_threads(
   scratch.mkdir()
   # `fashion_mnist.flags`'s model: synchronised batch norm launches one
   # collective per normalisation layer, forward and backward; a small batch.
-  flags = dict(read_flagfile("fashion_mnist.flags"), workdir=workdir,
-               data_dir=fashion_dir, batch_size=16, train_steps=30,
-               checkpoint_every=10, eval_every=30, eval_examples=64,
-               sample_every=30, num_samples=4, log_every=5,
+  flags = dict(workdir=workdir, data_dir=fashion_dir, batch_size=16,
+               train_steps=30, checkpoint_every=10, eval_every=30,
+               eval_examples=64, sample_every=30, num_samples=4, log_every=5,
                strategy_timeout=10, ema_decay=0.9)
-  args = [f"--{k}={v}" for k, v in flags.items()]
+  args = ["--flagfile=fashion_mnist.flags"] + [f"--{k}={v}"
+                                              for k, v in flags.items()]
   env = {"TMPDIR": str(scratch)}
 
   chief, worker = start_workers(2, args, env)

@@ -76,19 +76,19 @@ FLAGS = flags.FLAGS
 def _default_set(workdir, half):
   """`<dataset>:<test split>[:50%]` or `[50%:]` of the workdir's dataset
   (`@<classes>` of a run trained on some classes)."""
-  recorded = workdirs.read_flags(workdir)
-  dataset = recorded.get("dataset", data.DEFAULT_NAME)
+  recorded = workdirs.read_run_config(workdir)
+  dataset = recorded.dataset
   if dataset.startswith(data.FOLDER_PREFIX):
     raise ValueError(f"{workdir} was trained on a folder: pass the held-out "
                      "and inlier sets (--held_out, --inliers) explicitly.")
   split = data.dataset_spec(dataset).test_split
-  classes = recorded.get("classes")
+  classes = ",".join(map(str, recorded.classes or ()))
   return f"{dataset}:{split}[{half}]" + (f"@{classes}" if classes else "")
 
 
 def _data_dir():
   """`--data_dir`, else the one the workdir was trained with."""
-  return FLAGS.data_dir or workdirs.read_flags(FLAGS.workdir).get("data_dir")
+  return FLAGS.data_dir or workdirs.read_run_config(FLAGS.workdir).data_dir
 
 
 def calibrate():

@@ -11,15 +11,15 @@ outputs["anomaly_score"], outputs["p_value"], outputs["is_anomaly"]
 import tensorflow as tf
 
 from tf_realnvp import likelihood
+from tf_realnvp import serving
 from tf_realnvp import workdirs
 from tf_realnvp.anomaly import calibration as calibration_lib
 from tf_realnvp.anomaly import scores as scores_lib
 
-__all__ = ["AnomalyDetector", "DECISIONS", "load_background",
-           "load_detector"]
+__all__ = ["AnomalyDetector", "load_background", "load_detector"]
 
-# The outputs beside the scores themselves.
-DECISIONS = ("anomaly_score", "p_value", "is_anomaly")
+# The outputs beside the scores themselves (the served table's names).
+_SCORE, _P_VALUE, _IS_ANOMALY = serving.DECISIONS
 
 
 class AnomalyDetector(tf.Module):
@@ -72,20 +72,18 @@ class AnomalyDetector(tf.Module):
     if calibration is None:
       return outputs
     chosen = outputs[calibration.score]
-    outputs["anomaly_score"] = chosen
-    outputs["p_value"] = calibration_lib.tail_probability(
+    outputs[_SCORE] = chosen
+    outputs[_P_VALUE] = calibration_lib.tail_probability(
         chosen, calibration.quantiles[calibration.score],
         calibration.num_examples)
-    outputs["is_anomaly"] = chosen > calibration.thresholds[calibration.score]
+    outputs[_IS_ANOMALY] = chosen > calibration.thresholds[calibration.score]
     return outputs
 
 
 def load_background(workdir, dtype=None):
   """`(model, step)` of a background workdir, checked to be one: trained
   with `--perturbation_rate > 0`."""
-  flags = workdirs.read_flags(workdir)
-  rate = float(flags.get("perturbation_rate", 0.0))
-  if not rate > 0:
+  if not workdirs.read_run_config(workdir).perturbation_rate > 0:
     raise ValueError(
         f"{workdir} is not a background model: it was trained without "
         "--perturbation_rate (train one with train.py "

@@ -353,8 +353,8 @@ def _decode(model, z, conditions=None, clip=True):
     # The flow conditioned on (possibly mixed) vectors; `model.decode` takes
     # labels, and one-hot vectors here give exactly its result.
     batches = [
-        Conditioned(model.bijector(),
-                    tf.constant(c[i:i + BATCH_SIZE], model.compute_dtype),
+        Conditioned(model.bijector(), model.flow.conditional_kwargs(
+            tf.constant(c[i:i + BATCH_SIZE], model.compute_dtype)),
                     model.image_shape).forward(
                         tf.cast(flat[i:i + BATCH_SIZE], model.compute_dtype))
         .numpy() for i in range(0, len(flat), BATCH_SIZE)]

@@ -346,16 +346,12 @@ def write_figures(workdir, figure, options, out=print):
 
 def _dataset_of(workdir, data_dir):
   """`(dataset name, image_size, data_dir, classes, folder_crop)` of a
-  workdir (`flags.txt`; `classes`: a tuple of int, or `None` for all;
-  `folder_crop`: `None` for the default); `data_dir` overrides its
-  `--data_dir`."""
-  values = workdirs.read_flags(workdir)
-  name = values.get("dataset", data.DEFAULT_NAME)
-  image_size = int(values["image_size"]) if values.get("image_size") else None
-  classes = (tuple(int(c) for c in values["classes"].split(","))
-             if values.get("classes") else None)
-  return (name, image_size, data_dir or values.get("data_dir") or None,
-          classes, values.get("folder_crop") or None)
+  workdir (`workdirs.read_run_config`; `classes`: a tuple of int, or `None`
+  for all; `folder_crop`: `None` for the default); `data_dir` overrides its
+  run's."""
+  config = workdirs.read_run_config(workdir)
+  return (config.dataset, config.image_size, data_dir or config.data_dir,
+          config.classes, config.folder_crop)
 
 
 def _usable_names(names, conditioning):

@@ -18,7 +18,8 @@ last["test_bits_per_dim"]
 - `progress`: the progress bar.
 """
 
-from tf_realnvp.training.config import TrainConfig
+from tf_realnvp.run_config import TrainConfig
+from tf_realnvp.training.loop import DISCRETE_BITS_PER_DIM
 from tf_realnvp.training.loop import prepare_trainer
 from tf_realnvp.training.loop import run
 from tf_realnvp.training.loop import train
@@ -28,5 +29,5 @@ from tf_realnvp.training.trainer import Trainer
 from tf_realnvp.training.trainer import TrainingError
 from tf_realnvp.training.trainer import fingerprint
 
-__all__ = ["FusedAdam", "TrainConfig", "Trainer", "TrainingDiverged",
+__all__ = ["DISCRETE_BITS_PER_DIM", "FusedAdam", "TrainConfig", "Trainer", "TrainingDiverged",
            "TrainingError", "fingerprint", "prepare_trainer", "run", "train"]

@@ -17,12 +17,16 @@ import tensorflow as tf
 
 from tf_realnvp import data
 from tf_realnvp import io
+from tf_realnvp import likelihood
 from tf_realnvp import workdirs
 from tf_realnvp.training.progress import ProgressBar
 from tf_realnvp.training.progress import Throughput
 from tf_realnvp.training.trainer import Trainer
 
-__all__ = ["prepare_trainer", "run", "train"]
+__all__ = ["DISCRETE_BITS_PER_DIM", "prepare_trainer", "run", "train"]
+
+# The metrics line's key of the final estimate of -log2 P(x) / D.
+DISCRETE_BITS_PER_DIM = "test_discrete_bits_per_dim"
 
 
 def prepare_trainer(config, strategy=None):
@@ -35,6 +39,8 @@ def prepare_trainer(config, strategy=None):
   data.prepare(config.dataset, config.data_dir, config.manual_dir)
   trainer = Trainer(config, strategy)
   trainer.start_step = trainer.restore_or_initialize()
+  if trainer.is_chief:
+    workdirs.write_run_config(config.workdir, config)
   return trainer
 
 
@@ -144,15 +150,22 @@ def _evaluate_and_record(trainer, step, train_bpd, images_per_sec, writers,
                          progress):
   """Evaluates, appends to `metrics.jsonl`, writes summaries; returns the line.
 
-  The line: `step`, `train_bits_per_dim`, `test_bits_per_dim`,
-  `images_per_sec`, and for class-conditional models `test_accuracy`.
+  The line: `step`, `train_bits_per_dim`, `test_bits_per_dim` (the bound
+  training minimises), `images_per_sec`, for class-conditional models
+  `test_accuracy`, and at the last step `test_discrete_bits_per_dim` (the
+  estimate of `-log2 P(x) / D` the export serves).
   """
   test_bpd = trainer.evaluate()
   record = dict(step=int(step), train_bits_per_dim=_json_float(train_bpd),
                 test_bits_per_dim=test_bpd,
                 images_per_sec=_json_float(images_per_sec))
-  accuracy = trainer.classification_accuracy()
   message = f"step {step}: test bits/dim {test_bpd:.4f}"
+  if step == trainer.config.train_steps:
+    discrete = trainer.discrete_bits_per_dim()
+    record[DISCRETE_BITS_PER_DIM] = discrete
+    message += (f" (bound), {discrete:.4f} (-log2 P(x)/D, "
+                f"{likelihood.DEFAULT_NUM_DRAWS} importance-weighted draws)")
+  accuracy = trainer.classification_accuracy()
   if accuracy is not None:
     record["test_accuracy"] = accuracy
     message += f", test accuracy {accuracy:.4f}"
@@ -160,6 +173,8 @@ def _evaluate_and_record(trainer, step, train_bpd, images_per_sec, writers,
     workdirs.append_metrics(trainer.workdir, record)
   with writers["test"].as_default(step=step):
     tf.summary.scalar("bits_per_dim", test_bpd)
+    if DISCRETE_BITS_PER_DIM in record:
+      tf.summary.scalar(DISCRETE_BITS_PER_DIM, record[DISCRETE_BITS_PER_DIM])
     if accuracy is not None:
       tf.summary.scalar("accuracy", accuracy)
   progress.message(message)

@@ -30,10 +30,13 @@ coordination service needs one heartbeat per worker instead, however many
 collectives a step launches.
 """
 
+import hashlib
 import json
 import os
+import shutil
 import socket
 import threading
+import tempfile
 import time
 import urllib.parse
 
@@ -44,7 +47,8 @@ from tensorflow.python.eager import context
 
 from tf_realnvp import io
 
-__all__ = ["STRATEGIES", "StrategyError", "logical_cpus", "make_strategy",
+__all__ = ["STRATEGIES", "StrategyError", "is_chief", "logical_cpus",
+           "make_strategy", "worker_scratch",
            "parse_tf_config"]
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
@@ -291,3 +295,29 @@ def _probe(host, port, timeout_seconds, address):
   finally:
     channel.close()
 
+
+def is_chief(strategy):
+  """Whether this process writes the job's outputs (worker 0, or `chief`)."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.task_type:
+    return True
+  if resolver.task_type == "chief":
+    return True
+  return (resolver.task_type == "worker" and resolver.task_id == 0 and
+          "chief" not in resolver.cluster_spec().as_dict())
+
+
+def worker_scratch(strategy, workdir):
+  """A non-chief worker's empty checkpoint directory under the temp dir.
+
+  Named after the task and the workdir, so that a restarted worker replaces
+  what a killed one left behind instead of adding to it.
+  """
+  resolver = strategy.cluster_resolver
+  digest = hashlib.sha256(os.path.abspath(workdir).encode()).hexdigest()[:16]
+  path = os.path.join(
+      tempfile.gettempdir(),
+      f"tf_realnvp_worker_{resolver.task_type}{resolver.task_id}_{digest}")
+  shutil.rmtree(path, ignore_errors=True)
+  os.makedirs(path)
+  return path

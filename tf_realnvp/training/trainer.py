@@ -18,7 +18,6 @@ holds non-finite weights: the guard stops training before one is written.
 import hashlib
 import os
 import shutil
-import tempfile
 
 from absl import logging
 import keras
@@ -32,7 +31,7 @@ from tf_realnvp import legacy_checkpoints
 from tf_realnvp import losses
 from tf_realnvp import pixels
 from tf_realnvp import workdirs
-from tf_realnvp.training import config as config_lib
+from tf_realnvp.training import strategies
 from tf_realnvp.optimization import graph_options
 from tf_realnvp.optimization.averaging import WeightAverage
 from tf_realnvp.optimization.loss_scaling import DynamicLossScale
@@ -40,7 +39,7 @@ from tf_realnvp.optimization.optimizers import FusedAdam
 from tf_realnvp.optimization.schedules import LearningRate
 from tf_realnvp.optimization.step import TrainStep
 
-__all__ = ["Trainer", "TrainingError", "fingerprint", "is_chief"]
+__all__ = ["Trainer", "TrainingError", "fingerprint"]
 
 
 class TrainingError(RuntimeError):
@@ -69,7 +68,7 @@ class Trainer:
       raise ValueError(
           f"batch_size {config.batch_size} (the global batch) is not divisible "
           f"by the {replicas} replicas of the strategy.")
-    self.is_chief = is_chief(self.strategy)
+    self.is_chief = strategies.is_chief(self.strategy)
     # The dataset's labels or attributes (a ValueError if it has none).
     self.condition = (data.condition_spec(config.dataset)
                       if config.conditional else None)
@@ -77,7 +76,7 @@ class Trainer:
     # before its first checkpoint starts from the same point.
     keras.utils.set_random_seed(config.seed)
     with self.strategy.scope():
-      self.model = config_lib.build_model(config, self.spec.image_shape,
+      self.model = config.build_model(self.spec.image_shape,
                                           self.condition)
       # Keras's Adam, one fused kernel per variable (see FusedAdam).
       self.optimizer = FusedAdam(config.learning_rate)
@@ -89,8 +88,8 @@ class Trainer:
       self.optimizer.build(self.model.trainable_variables)
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
       self.average = WeightAverage(
-          self.model, config_lib.build_model(
-              config, self.spec.image_shape, self.condition),
+          self.model, config.build_model(self.spec.image_shape,
+                                         self.condition),
           config.ema_decay) if config.ema_decay else None
       self.loss_scale = (DynamicLossScale() if self.model.network_dtype_policy
                          .compute_dtype == "float16" else None)
@@ -108,7 +107,7 @@ class Trainer:
     self.manager = tf.train.CheckpointManager(
         self.checkpoint, os.path.join(self.workdir, workdirs.CHECKPOINTS),
         max_to_keep=config.max_checkpoints)
-    self._scratch = None if self.is_chief else _worker_scratch(
+    self._scratch = None if self.is_chief else strategies.worker_scratch(
         self.strategy, self.workdir)
     self.save_manager = self.manager if self.is_chief else (
         tf.train.CheckpointManager(self.checkpoint, self._scratch,
@@ -123,10 +122,11 @@ class Trainer:
         loss_scale=self.loss_scale, step_counter=self.step,
         rewrites=rewrites)
     self.rewrites = self.step_fn.rewrites
-    self._eval_step, self._classify_step = (
+    self._eval_step, self._classify_step, self._likelihood_step = (
         graph_options.compiled(step, self.rewrites)
         for step in (self._distributed_eval_step,
-                     self._distributed_classify_step))
+                     self._distributed_classify_step,
+                     self._distributed_likelihood_step))
     self._sample_conditions = None
 
   def close(self):
@@ -246,12 +246,21 @@ class Trainer:
     per_example = losses.bits_per_dim(self.eval_model, y, False, condition)
     return tf.reduce_sum(per_example), tf.cast(tf.size(per_example), tf.float32)
 
+  def _replica_likelihood(self, batch):
+    """Sum of `-log2 P(x) / D` (`RealNVP.log_likelihood`) of the 8-bit
+    images of a dequantised batch, and the count."""
+    y, condition = self._unpack(batch)
+    model = self.eval_model
+    per_example = losses.to_bits_per_dim(
+        model.log_likelihood(pixels.to_uint8(y), condition), model.num_dims)
+    return tf.reduce_sum(per_example), tf.cast(tf.size(per_example), tf.float32)
+
   def _replica_classify(self, batch):
     """Correct predictions of the generative classifier, and the count."""
     y, labels = batch
     model = self.eval_model
-    _, predicted = classifier.predict(model.class_log_likelihoods(y),
-                                      model.class_log_prior)
+    _, predicted = classifier.predict(
+        model.class_log_likelihoods(pixels.to_uint8(y)), model.class_log_prior)
     correct = tf.equal(predicted, labels)
     return (tf.reduce_sum(tf.cast(correct, tf.float32)),
             tf.cast(tf.size(correct), tf.float32))
@@ -267,6 +276,9 @@ class Trainer:
 
   def _distributed_classify_step(self, batch):
     return self._distributed_sums(self._replica_classify, batch)
+
+  def _distributed_likelihood_step(self, batch):
+    return self._distributed_sums(self._replica_likelihood, batch)
 
   # --- Public operations ----------------------------------------------------
 
@@ -326,6 +338,15 @@ class Trainer:
     With the config's `classes`, of the test examples of those classes."""
     return self._test_mean(self._eval_step,
                            self.config.eval_examples or None,
+                           self.config.conditional)
+
+  def discrete_bits_per_dim(self):
+    """`-log2 P(x) / D` of the test split's 8-bit images, the discrete
+    likelihood estimated as the export serves it (`RealNVP.log_likelihood`),
+    on the first `likelihood_examples` test examples (0: all of them),
+    evaluation mode. Below `evaluate`'s bound in expectation."""
+    return self._test_mean(self._likelihood_step,
+                           self.config.likelihood_examples or None,
                            self.config.conditional)
 
   def classification_accuracy(self):
@@ -412,30 +433,3 @@ def fingerprint(model, strategy=None):
     local = strategy.experimental_local_results(weight.value)[0]
     digest.update(np.ascontiguousarray(local.numpy()).tobytes())
   return digest.hexdigest()
-
-
-def is_chief(strategy):
-  """Whether this process writes the job's outputs (worker 0, or `chief`)."""
-  resolver = getattr(strategy, "cluster_resolver", None)
-  if resolver is None or not resolver.task_type:
-    return True
-  if resolver.task_type == "chief":
-    return True
-  return (resolver.task_type == "worker" and resolver.task_id == 0 and
-          "chief" not in resolver.cluster_spec().as_dict())
-
-
-def _worker_scratch(strategy, workdir):
-  """A non-chief worker's empty checkpoint directory under the temp dir.
-
-  Named after the task and the workdir, so that a restarted worker replaces
-  what a killed one left behind instead of adding to it.
-  """
-  resolver = strategy.cluster_resolver
-  digest = hashlib.sha256(os.path.abspath(workdir).encode()).hexdigest()[:16]
-  path = os.path.join(
-      tempfile.gettempdir(),
-      f"tf_realnvp_worker_{resolver.task_type}{resolver.task_id}_{digest}")
-  shutil.rmtree(path, ignore_errors=True)
-  os.makedirs(path)
-  return path
