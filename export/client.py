@@ -382,7 +382,7 @@ def _report(outputs, flag_values):
   one dimension per item as .npy); returns the lines."""
   lines = []
   per_item = {}
-  for name, value in outputs.items():
+  for name, value in sorted(outputs.items()):
     if value.dtype == np.uint8 and value.ndim == 4:
       lines.extend(write_pngs(value, flag_values.output_dir,
                               f"{flag_values.signature}_{name}"))

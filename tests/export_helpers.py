@@ -13,17 +13,13 @@ Python process (`python -m tests.export_helpers`), loaded twice (or with
 """
 
 from concurrent import futures
-import http.server
-import json
 import os
 import pickle
 import re
 import shutil
 import sys
 import tempfile
-import threading
 
-from google.protobuf import json_format
 import grpc
 import numpy as np
 import tensorflow as tf
@@ -35,8 +31,7 @@ from tensorflow_serving.apis import get_model_metadata_pb2
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from tf_realnvp import conditions
-from tf_realnvp import serving
+from export import local_server
 from tests import processes
 
 
@@ -106,6 +101,9 @@ def expected_signatures(image_shape, num_classes=None, condition_shape=None,
   name, shape with -1 for the batch)}}}`, `serving_default` being
   `log_prob`; of an unconditional model, or of a class model (`num_classes`)
   or one of condition vectors (`condition_shape`, `(A,)`)."""
+  # Not at the top: see `write_workdir`.
+  from tf_realnvp import conditions  # pylint: disable=import-outside-toplevel
+  from tf_realnvp import serving  # pylint: disable=import-outside-toplevel
   conditioning = None if num_classes is None and condition_shape is None else (
       conditions.Conditioning(num_classes, condition_shape))
   sizes = dict(image_shape=image_shape, num_classes=num_classes,
@@ -173,55 +171,21 @@ def parse_saved_model_cli_show(text):
 # --- A stand-in for TF Serving's predict APIs ---------------------------------
 
 
-class FakeServing:
-  """Answers TF Serving's predict calls with a SavedModel, in this process.
-
-  gRPC `tensorflow.serving.PredictionService/Predict` and REST
-  `POST /v1/models/<name>[/versions/<v>]:predict`, with TF Serving's
-  conventions: outputs as typed proto fields (`int_val`, `float_val`), REST
-  `{"outputs": {...}}` or a bare value for a single output, errors as gRPC
-  INVALID_ARGUMENT or HTTP 400 with `{"error": message}`. The model's
-  signatures (`tf.saved_model.load`) do the work; `requests` records what
-  arrived: `(protocol, model name, version or None, signature, input names)`.
+class FakeServing(local_server.LocalServer):
+  """Answers TF Serving's predict and metadata calls with a SavedModel, in
+  this process: REST as `export/local_server.py` does, and gRPC
+  `tensorflow.serving.PredictionService/Predict` and `GetModelMetadata` with
+  TF Serving's conventions (outputs as typed proto fields, `int_val`,
+  `float_val`; errors as INVALID_ARGUMENT). `requests` records what arrived:
+  `(protocol, model name, version or None, signature, input names)`.
   """
 
   def __init__(self, path, model_name):
-    self.signatures = tf.saved_model.load(path).signatures
-    saved_model = saved_model_pb2.SavedModel()
-    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
-      saved_model.ParseFromString(f.read())
+    super().__init__(path, model_name)
     self.signature_map = get_model_metadata_pb2.SignatureDefMap()
-    for name, definition in (
-        saved_model.meta_graphs[0].signature_def.items()):
+    for name, definition in self.signature_defs.items():
       self.signature_map.signature_def[name].CopyFrom(definition)
-    self.model_name = model_name
-    self.requests = []
     self._grpc_server = None
-    self._http_server = None
-
-  def run(self, signature, inputs):
-    """`{output: numpy array}` of numpy `inputs` as they are (like TF Serving
-    over gRPC), or raises `ValueError(message)`."""
-    if signature not in self.signatures:
-      raise ValueError(f"Serving signature key \"{signature}\" not found.")
-    function = self.signatures[signature]
-    specs = function.structured_input_signature[1]
-    if set(inputs) != set(specs):
-      raise ValueError(f"input size does not match signature: {sorted(inputs)}"
-                       f" != {sorted(specs)}")
-    try:
-      outputs = function(**{k: tf.constant(v) for k, v in inputs.items()})
-    except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
-      raise ValueError(str(error)) from None
-    return {k: v.numpy() for k, v in outputs.items()}
-
-  def input_dtype(self, signature, name):
-    if signature not in self.signatures:
-      return None
-    specs = self.signatures[signature].structured_input_signature[1]
-    return specs[name].dtype.as_numpy_dtype if name in specs else None
-
-  # gRPC ---------------------------------------------------------------------
 
   def start_grpc(self):
     """Starts the gRPC server on a free port; returns `host:port`."""
@@ -272,78 +236,10 @@ class FakeServing:
     response.metadata["signature_def"].Pack(self.signature_map)
     return response
 
-  # REST ---------------------------------------------------------------------
-
-  def start_rest(self):
-    """Starts the HTTP server on a free port; returns `host:port`."""
-    serving = self
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-
-      def do_POST(self):  # pylint: disable=invalid-name
-        self._answer(*serving.rest_predict(
-            self.path, self.rfile.read(int(self.headers["Content-Length"]))))
-
-      def do_GET(self):  # pylint: disable=invalid-name
-        self._answer(*serving.rest_metadata(self.path))
-
-      def _answer(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-      def log_message(self, *args):  # Quiet.
-        pass
-
-    self._http_server = http.server.ThreadingHTTPServer(("localhost", 0),
-                                                        Handler)
-    threading.Thread(target=self._http_server.serve_forever,
-                     daemon=True).start()
-    return f"localhost:{self._http_server.server_address[1]}"
-
-  def rest_metadata(self, path):
-    """`(HTTP status, JSON body)` for `GET path`, TF Serving's metadata."""
-    match = re.fullmatch(r"/v1/models/([^/:]+)(?:/versions/(\d+))?/metadata",
-                         path)
-    if not match or match.group(1) != self.model_name:
-      return 404, {"error": f"Servable not found: GET {path}"}
-    return 200, {"model_spec": {"name": self.model_name},
-                 "metadata": {"signature_def": json_format.MessageToDict(
-                     self.signature_map)}}
-
-  def rest_predict(self, path, raw):
-    """`(HTTP status, JSON body)` for `POST path` with body `raw`."""
-    match = re.fullmatch(r"/v1/models/([^/:]+)(?:/versions/(\d+))?:predict",
-                         path)
-    if not match:
-      return 404, {"error": f"Malformed request: POST {path}"}
-    name, version = match.group(1), match.group(2)
-    body = json.loads(raw)
-    signature = body.get("signature_name", "serving_default")
-    inputs = body.get("inputs", {})
-    self.requests.append(("rest", name, None if version is None else
-                          int(version), signature, sorted(inputs)))
-    if name != self.model_name:
-      return 404, {"error": f"Servable not found for request: Latest({name})"}
-    try:  # JSON values become tensors of the signature's dtypes.
-      outputs = self.run(signature, {
-          k: np.asarray(v, self.input_dtype(signature, k) or np.float32)
-          for k, v in inputs.items()})
-    except ValueError as error:
-      return 400, {"error": str(error)}
-    values = {k: v.tolist() for k, v in outputs.items()}
-    return 200, {"outputs": (next(iter(values.values())) if len(values) == 1
-                             else values)}
-
   def stop(self):
     if self._grpc_server is not None:
       self._grpc_server.stop(None)
-    if self._http_server is not None:
-      self._http_server.shutdown()
-      self._http_server.server_close()
+    super().stop()
 
 
 def as_proto_field(array):

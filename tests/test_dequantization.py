@@ -153,4 +153,4 @@ def test_dequantizer_config_round_trips():
   assert copy.get_config() == dequantizer.get_config()
   model = tf_realnvp.RealNVP(IMAGE_SHAPE, dequantization="variational")
   assert tf_realnvp.RealNVP.from_config(
-      model.get_config()).dequantization == "variational"
+      model.get_config()).config.dequantization == "variational"

@@ -554,7 +554,7 @@ def test_client_command_line_prints_log_prob_of_png_files(exported,
   lines = process.stdout.strip().splitlines()
   assert [line.split("\t")[0] for line in lines] == paths
   for line, bits in zip(lines, expected["bits_per_dim"]):
-    assert line.split("\t")[2] == f"bits_per_dim {bits:.4f}"
+    assert line.split("\t")[1] == f"bits_per_dim {bits:.4f}"
 
 
 @pytest.mark.parametrize("protocol", ["rest", "grpc"])
@@ -1019,8 +1019,8 @@ def test_client_command_line_reads_labels_and_reports_each_output(tmp_path):
                          output_dir=str(tmp_path)))
   assert lines == [str(tmp_path / "classify_images_0000.png"),
                    str(tmp_path / "classify_images_0001.png"),
-                   "a.png\tprobabilities [0.1000 0.9000]\tclass 1",
-                   "b.png\tprobabilities [0.8000 0.2000]\tclass 0"]
+                   "a.png\tclass 1\tprobabilities [0.1000 0.9000]",
+                   "b.png\tclass 0\tprobabilities [0.8000 0.2000]"]
 
 
 class _Flags:

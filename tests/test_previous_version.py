@@ -77,6 +77,7 @@ def test_resumes_as_the_previous_version_did_then_exports(tmp_path,
   started = {name: processes.start(processes.train_py(
       f"--flagfile={os.path.join(path, workdirs.FLAGS_FILE)}",
       f"--workdir={path}", f"--data_dir={fashion_dir}", "--train_steps=7",
+      "--likelihood_examples=32",
       f"--export_dir={tmp_path / name / 'export'}"))
              for name, path in runs.items()}
   for name, process in started.items():

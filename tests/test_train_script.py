@@ -109,16 +109,16 @@ COMMAND_LINE_ERRORS = {
                      "Unknown command line flag 'no_such_flag'", True),
     "unknown_dataset": (["--dataset=imagenet"], "Unknown dataset 'imagenet'",
                         False),
-    "batch_size": (["--batch_size=0"],
-                   "--batch_size must be a positive integer.", False),
-    "num_filters": (["--num_filters=-2"],
-                    "--num_filters must be a positive integer.", False),
-    "eval_examples": (["--eval_examples=-1"],
-                      "--eval_examples must be an integer >= 0.", False),
-    "learning_rate": (["--learning_rate=0"],
-                      "--learning_rate must be positive.", False),
-    "warmup_steps": (["--warmup_steps=-5"],
-                     "--warmup_steps must be an integer >= 0.", False),
+    "batch_size": (["--batch_size=0"], "train.py: error: batch_size must be "
+                   "a positive integer, received 0.", False),
+    "num_filters": (["--num_filters=-2"], "train.py: error: num_filters must "
+                    "be an int >= 1, received -2.", False),
+    "eval_examples": (["--eval_examples=-1"], "train.py: error: eval_examples "
+                      "must be an integer >= 0, received -1.", False),
+    "learning_rate": (["--learning_rate=0"], "train.py: error: learning_rate "
+                      "must be positive, received 0.0.", False),
+    "warmup_steps": (["--warmup_steps=-5"], "train.py: error: warmup_steps "
+                     "must be an integer >= 0, received -5.", False),
     "float16": (["--dtype_policy=float16"],
                 "value should be one of "
                 "<float32|mixed_bfloat16|mixed_float16>", False),
@@ -129,8 +129,8 @@ COMMAND_LINE_ERRORS = {
         ["--dataset=lsun/bedroom", "--conditional"],
         "Dataset 'lsun/bedroom' has no labels; it cannot be used with "
         "--conditional.", False),
-    "classes": (["--classes=3,x"], "train.py: error: --classes must be "
-                "comma-separated class indices, received '3,x'.", False),
+    "classes": (["--classes=3,x"], "train.py: error: classes must be class "
+                "indices, e.g. 3 or 3,5, received ['3', 'x'].", False),
     "ema_decay": (["--ema_decay=1"],
                   "train.py: error: ema_decay must be in [0, 1)", False),
     "folder_crop_of_tfds": (["--dataset=celeb_a", "--folder_crop=celeb_a"],
@@ -214,7 +214,7 @@ def test_celeba_flags_train_from_the_release_with_manual_dir(tmp_path):
       "--conditional", "--train_steps=2", "--num_scales=2", "--num_blocks=1",
       "--num_filters=4", "--batch_size=4", "--eval_examples=8",
       "--num_samples=4", "--eval_every=2", "--checkpoint_every=2",
-      "--sample_every=2"))
+      "--sample_every=2", "--likelihood_examples=8"))
   assert result.returncode == 0, result.stderr
   assert "test bits/dim" in result.stdout
   # The release's partition, prepared once: later runs need no --manual_dir.
@@ -288,7 +288,8 @@ def test_conditional_flagfile_trains_and_exports_a_served_classifier(
       f"--data_dir={fashion_dir}", "--train_steps=20", "--batch_size=16",
       "--eval_every=20", "--checkpoint_every=20", "--sample_every=20",
       "--eval_examples=64", "--classify_examples=32", "--num_samples=10",
-      f"--export_dir={export_dir}", f"--step_type={step_type}"))
+      f"--export_dir={export_dir}", f"--step_type={step_type}",
+      "--likelihood_examples=32"))
   assert result.returncode == 0, result.stderr
   with open(workdir / workdirs.METRICS_FILE) as f:
     assert 0 <= json.loads(f.readlines()[-1])["test_accuracy"] <= 1

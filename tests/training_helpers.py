@@ -18,8 +18,8 @@ from tf_realnvp import workdirs
 from tests import flow_checks
 
 TINY = dict(dataset="fashion_mnist", num_scales=2, num_blocks=1, num_filters=4,
-            batch_size=16, eval_examples=64, num_samples=4, log_every=5,
-            shuffle_buffer=1000)
+            batch_size=16, eval_examples=64, likelihood_examples=32,
+            num_samples=4, log_every=5, shuffle_buffer=1000)
 
 
 def tiny_config(workdir, data_dir, **overrides):

@@ -36,7 +36,8 @@ def test_hung_worker_ends_the_job_which_resumes_with_bounded_threads(
   # collective per normalisation layer, forward and backward; a small batch.
   flags = dict(workdir=workdir, data_dir=fashion_dir, batch_size=16,
                train_steps=30, checkpoint_every=10, eval_every=30,
-               eval_examples=64, sample_every=30, num_samples=4, log_every=5,
+               eval_examples=64, likelihood_examples=32, sample_every=30,
+               num_samples=4, log_every=5,
                strategy_timeout=10, ema_decay=0.9)
   args = ["--flagfile=fashion_mnist.flags"] + [f"--{k}={v}"
                                               for k, v in flags.items()]

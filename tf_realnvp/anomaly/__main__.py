@@ -5,6 +5,8 @@
     python -m tf_realnvp.anomaly --workdir=runs/fashion_mnist_demo \\
         --outliers=sklearn_digits [--outliers=folder:/photos] \\
         [--inliers=fashion_mnist:test[50%:]]
+    python -m tf_realnvp.anomaly images --workdir=runs/fashion_mnist_demo \\
+        --set=sklearn_digits --max_examples=2 --output_dir=requests
 
 `calibrate` scores held-out inliers (default: the first half of the
 training dataset's test split) and writes `<workdir>/anomaly_calibration.json`
@@ -15,7 +17,8 @@ AUROC, AUPR and FPR at 95% TPR of every score and the fractions the
 calibrated `is_anomaly` flags, and writes `<output_dir>/<set>_histogram.png`
 (the served score, inliers vs outliers), `<set>_extremes.png` (the most and
 least anomalous outliers) and `results.json`. Every set is loaded, and
-checked, before anything is written.
+checked, before anything is written. `images` writes the images of a set,
+as the model sees them, as PNG files (e.g. to send to the served model).
 """
 
 import json
@@ -43,7 +46,7 @@ from tf_realnvp.anomaly import scores
 from tf_realnvp.anomaly import sets
 
 PROGRAM = "python -m tf_realnvp.anomaly"
-COMMANDS = ("calibrate", "evaluate")
+COMMANDS = ("calibrate", "evaluate", "images")
 ANOMALY_DIR = "anomaly"
 
 flags.DEFINE_string("workdir", None, "A training workdir (train.py's "
@@ -64,8 +67,11 @@ flags.DEFINE_string("inliers", None, "evaluate: the inliers (default: "
 flags.DEFINE_multi_string("outliers", None, "evaluate: an outlier set (may "
                           "repeat): sklearn_digits, folder:/path, or "
                           "NAME[:SPLIT][@CLASSES].")
-flags.DEFINE_string("output_dir", None, "evaluate: where the PNGs and "
-                    f"results.json go (default: <workdir>/{ANOMALY_DIR}).")
+flags.DEFINE_string("output_dir", None, "evaluate, images: where the PNGs "
+                    "(and results.json) go (default: <workdir>/"
+                    f"{ANOMALY_DIR}).")
+flags.DEFINE_string("set", None, "images: the set to write (names as "
+                    "--outliers).")
 flags.DEFINE_integer("max_examples", None, "Use at most this many images of "
                      "each set.", lower_bound=1)
 flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the "
@@ -157,6 +163,19 @@ def evaluate():
   print(f"Figures and results.json in {output_dir}")
 
 
+def images():
+  if not FLAGS.set:
+    raise ValueError("images needs --set (e.g. --set=sklearn_digits).")
+  shape = workdirs.read_model_config(FLAGS.workdir)["image_shape"]
+  loaded = sets.load_set(FLAGS.set, shape, _data_dir(), FLAGS.max_examples)
+  output_dir = FLAGS.output_dir or os.path.join(FLAGS.workdir, ANOMALY_DIR)
+  prefix = re.sub(r"[^A-Za-z0-9]+", "_", FLAGS.set).strip("_")
+  for i, image in enumerate(loaded.images):
+    path = os.path.join(output_dir, f"{prefix}_{i:04d}.png")
+    io.write_png(path, image)
+    print(path)
+
+
 def main(argv):
   if len(argv) > 2 or (len(argv) == 2 and argv[1] not in COMMANDS):
     raise app.UsageError(f"Usage: {PROGRAM} [{'|'.join(COMMANDS)}] --flags; "
@@ -167,7 +186,7 @@ def main(argv):
     raise app.UsageError("--workdir is required.")
   command = argv[1] if len(argv) == 2 else "evaluate"
   try:
-    calibrate() if command == "calibrate" else evaluate()
+    dict(calibrate=calibrate, evaluate=evaluate, images=images)[command]()
   except (ValueError, OSError, data.DatasetUnavailableError) as error:
     sys.stderr.write(f"{PROGRAM}: error: {io.one_line(error)}\n")
     return 1

@@ -149,8 +149,9 @@ class TrainStep:
     _, norm = tf.clip_by_global_norm(total_grads, self.grad_clip_norm)
     # Keras sums the gradients across replicas: pass each replica's share
     # of the clipped global gradient.
-    factor = tf.minimum(1.0, self.grad_clip_norm / norm) / tf.cast(
-        context.num_replicas_in_sync, norm.dtype)
+    factor = tf.minimum(tf.constant(1.0, norm.dtype),
+                        self.grad_clip_norm / norm) / tf.cast(
+                            context.num_replicas_in_sync, norm.dtype)
     return ([g * factor for g in total_grads], total_loss, count,
             tf.math.is_finite(total_loss), tf.math.is_finite(norm))
 
