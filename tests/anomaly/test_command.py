@@ -13,6 +13,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 import shutil
 
 from absl import app
@@ -306,9 +307,9 @@ def test_evaluate_refuses_a_calibration_of_other_checkpoints(
 
 def test_command_needs_a_known_command_and_a_workdir(command,
                                                      trained_workdir):
-  with pytest.raises(app.UsageError, match=r"Usage: python -m "
-                     r"tf_realnvp.anomaly \[calibrate\|evaluate\] --flags; "
-                     "received plot"):
+  usage = re.escape("Usage: python -m tf_realnvp.anomaly "
+                    "[calibrate|evaluate|images] --flags; received plot")
+  with pytest.raises(app.UsageError, match=usage):
     _run(command, "plot", f"--workdir={trained_workdir.path}")
   with pytest.raises(app.UsageError, match="--workdir is required."):
     _run(command, "calibrate")
