@@ -5,9 +5,9 @@ import os
 
 __all__ = ["CONFIG_DIR", "FLAGFILE_PREFIX", "resolve_flagfiles"]
 
-# The repository's flagfiles, one per dataset (absent from a pip install).
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "configs")
+# The package's flagfiles, one per dataset (also the repository's configs/).
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          "configs")
 
 FLAGFILE_PREFIX = "--flagfile="
 
