@@ -1,16 +1,18 @@
-"""TF Serving's REST API for an export, without TF Serving: to try a model.
+"""TF Serving's APIs for an export, without TF Serving: to try a model.
 
   python export/local_server.py --export_dir=runs/fashion_mnist_demo/export \
-      --model_name=realnvp --port=8501
+      --model_name=realnvp --port=8501 --grpc_port=8500
 
-serves the highest version under `--export_dir` as TF Serving does over REST
-(`export/client.py` and curl work unchanged): `POST
+serves the highest version under `--export_dir` as TF Serving does
+(`export/client.py` and curl work unchanged). REST: `POST
 /v1/models/<name>[/versions/<v>]:predict` with a columnar JSON body
 (`signature_name`, `inputs`), answered `{"outputs": ...}` (a bare value for
-a signature with one output) or HTTP 400 `{"error": message}`; and `GET
-/v1/models/<name>[/versions/<v>]/metadata`, the signatures. The SavedModel
-runs in this process (`tf.saved_model.load`), one request at a time. For
-production, run TF Serving itself (export/README.md).
+a signature with one output) or HTTP 400 `{"error": message}`, and `GET
+/v1/models/<name>[/versions/<v>]/metadata`, the signatures. gRPC:
+`tensorflow.serving.PredictionService/Predict` (outputs as typed proto
+fields, errors as INVALID_ARGUMENT) and `GetModelMetadata`. The SavedModel
+runs in this process (`tf.saved_model.load`). For production, run TF
+Serving itself (export/README.md).
 """
 
 import http.server
@@ -56,6 +58,7 @@ class LocalServer:
     self.model_name = model_name
     self.requests = []  # (protocol, name, version, signature, input names)
     self._http_server = None
+    self._grpc_server = None
 
   def run(self, signature, inputs):
     """`{output: numpy array}` of numpy `inputs`, or `ValueError(message)`."""
@@ -150,10 +153,94 @@ class LocalServer:
 
     return Handler
 
+  # gRPC ---------------------------------------------------------------------
+
+  def start_grpc(self, port=0, host="localhost"):
+    """Serves gRPC in background threads; returns `host:port`."""
+    from concurrent import futures  # pylint: disable=import-outside-toplevel
+    import grpc  # pylint: disable=import-outside-toplevel
+    from tensorflow_serving.apis import prediction_service_pb2_grpc  # pylint: disable=import-outside-toplevel
+    server = self
+
+    class Servicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+
+      def Predict(self, request, context):  # pylint: disable=invalid-name
+        return server.grpc_predict(request, context)
+
+      def GetModelMetadata(self, request, context):  # pylint: disable=invalid-name
+        return server.grpc_metadata(request, context)
+
+    self._grpc_server = grpc.server(futures.ThreadPoolExecutor(2))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        Servicer(), self._grpc_server)
+    port = self._grpc_server.add_insecure_port(f"{host}:{port}")
+    self._grpc_server.start()
+    return f"{host}:{port}"
+
+  def grpc_predict(self, request, context):
+    """`PredictionService/Predict`."""
+    import grpc  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from tensorflow_serving.apis import predict_pb2  # pylint: disable=import-outside-toplevel
+    spec = request.model_spec
+    signature = spec.signature_name or "serving_default"
+    self.requests.append(("grpc", spec.name, spec.version.value
+                          if spec.HasField("version") else None, signature,
+                          sorted(request.inputs)))
+    if spec.name != self.model_name:
+      context.abort(grpc.StatusCode.NOT_FOUND,
+                    f"Servable not found for request: Latest({spec.name})")
+    try:
+      outputs = self.run(signature, {k: tf.make_ndarray(v)
+                                     for k, v in request.inputs.items()})
+    except ValueError as error:
+      context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+    response = predict_pb2.PredictResponse()
+    response.model_spec.CopyFrom(spec)
+    for name, value in outputs.items():
+      response.outputs[name].CopyFrom(as_proto_field(value))
+    return response
+
+  def grpc_metadata(self, request, context):
+    """`PredictionService/GetModelMetadata` (the `signature_def` field)."""
+    import grpc  # pylint: disable=import-outside-toplevel
+    from tensorflow_serving.apis import get_model_metadata_pb2  # pylint: disable=import-outside-toplevel
+    if request.model_spec.name != self.model_name:
+      context.abort(grpc.StatusCode.NOT_FOUND, "Servable not found")
+    signature_map = get_model_metadata_pb2.SignatureDefMap()
+    for name, definition in self.signature_defs.items():
+      signature_map.signature_def[name].CopyFrom(definition)
+    response = get_model_metadata_pb2.GetModelMetadataResponse()
+    response.model_spec.CopyFrom(request.model_spec)
+    response.metadata["signature_def"].Pack(signature_map)
+    return response
+
   def stop(self):
+    if self._grpc_server is not None:
+      self._grpc_server.stop(None)
     if self._http_server is not None:
       self._http_server.shutdown()
       self._http_server.server_close()
+
+
+def as_proto_field(array):
+  """A `TensorProto` with typed fields, as TF Serving's `AsProtoField`
+  writes outputs (uint8 and int32 in `int_val`)."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from tensorflow.core.framework import tensor_pb2  # pylint: disable=import-outside-toplevel
+  from tensorflow.core.framework import tensor_shape_pb2  # pylint: disable=import-outside-toplevel
+  array = np.asarray(array)
+  proto = tensor_pb2.TensorProto(
+      dtype=tf.as_dtype(array.dtype).as_datatype_enum,
+      tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[
+          tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in array.shape]))
+  if array.dtype == np.float32:
+    proto.float_val.extend(array.ravel().tolist())
+  elif array.dtype == np.bool_:
+    proto.bool_val.extend(array.ravel().tolist())
+  else:
+    proto.int_val.extend(array.ravel().astype(np.int64).tolist())
+  return proto
 
 
 def main(argv=None):
@@ -164,6 +251,8 @@ def main(argv=None):
                       "numbered versions); the highest is served.")
   flags.DEFINE_string("model_name", "realnvp", "The name requests address.")
   flags.DEFINE_integer("port", 8501, "REST port (TF Serving's: 8501).")
+  flags.DEFINE_integer("grpc_port", 8500, "gRPC port (TF Serving's: 8500; "
+                       "0: no gRPC).")
   flags.mark_flag_as_required("export_dir")
 
   def run(args):
@@ -176,9 +265,12 @@ def main(argv=None):
       return 1
     server = LocalServer(os.path.join(values.export_dir, str(version)),
                          values.model_name)
-    print(f"Serving {values.model_name} version {version} at "
-          f"http://localhost:{values.port}/v1/models/{values.model_name}",
-          flush=True)
+    if values.grpc_port:
+      server.start_grpc(values.grpc_port)
+    print(f"Serving {values.model_name} version {version}: REST at "
+          f"http://localhost:{values.port}/v1/models/{values.model_name}"
+          + (f", gRPC at localhost:{values.grpc_port}" if values.grpc_port
+             else ""), flush=True)
     server.serve_forever(values.port)
     return 0
 

@@ -1,4 +1,4 @@
-"""Helpers of the export tests: loading in a fresh process, a fake server.
+"""Helpers of the export tests: loading in a fresh process, the signature table.
 
 `PendingSignatures` runs requests against an exported SavedModel in a fresh
 Python process (`python -m tests.export_helpers`), loaded twice (or with
@@ -12,7 +12,6 @@ Python process (`python -m tests.export_helpers`), loaded twice (or with
   Python's `Session.run` adds (TF Serving has no such check).
 """
 
-from concurrent import futures
 import os
 import pickle
 import re
@@ -20,18 +19,11 @@ import shutil
 import sys
 import tempfile
 
-import grpc
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import tensor_pb2
-from tensorflow.core.framework import tensor_shape_pb2
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
-from tensorflow_serving.apis import get_model_metadata_pb2
-from tensorflow_serving.apis import predict_pb2
-from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from export import local_server
 from tests import processes
 
 
@@ -166,96 +158,6 @@ def parse_saved_model_cli_show(text):
       table[kind][tensor] = (_dtype_name(f"DT_{dtype}"), [
           int(d) for d in shape.replace(" ", "").split(",") if d])
   return signatures
-
-
-# --- A stand-in for TF Serving's predict APIs ---------------------------------
-
-
-class FakeServing(local_server.LocalServer):
-  """Answers TF Serving's predict and metadata calls with a SavedModel, in
-  this process: REST as `export/local_server.py` does, and gRPC
-  `tensorflow.serving.PredictionService/Predict` and `GetModelMetadata` with
-  TF Serving's conventions (outputs as typed proto fields, `int_val`,
-  `float_val`; errors as INVALID_ARGUMENT). `requests` records what arrived:
-  `(protocol, model name, version or None, signature, input names)`.
-  """
-
-  def __init__(self, path, model_name):
-    super().__init__(path, model_name)
-    self.signature_map = get_model_metadata_pb2.SignatureDefMap()
-    for name, definition in self.signature_defs.items():
-      self.signature_map.signature_def[name].CopyFrom(definition)
-    self._grpc_server = None
-
-  def start_grpc(self):
-    """Starts the gRPC server on a free port; returns `host:port`."""
-    serving = self
-
-    class Servicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-
-      def Predict(self, request, context):  # pylint: disable=invalid-name
-        return serving.grpc_predict(request, context)
-
-      def GetModelMetadata(self, request, context):  # pylint: disable=invalid-name
-        return serving.grpc_metadata(request, context)
-
-    self._grpc_server = grpc.server(futures.ThreadPoolExecutor(2))
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        Servicer(), self._grpc_server)
-    port = self._grpc_server.add_insecure_port("localhost:0")
-    self._grpc_server.start()
-    return f"localhost:{port}"
-
-  def grpc_predict(self, request, context):
-    """`PredictionService/Predict`."""
-    spec = request.model_spec
-    signature = spec.signature_name or "serving_default"
-    self.requests.append(("grpc", spec.name, spec.version.value
-                          if spec.HasField("version") else None, signature,
-                          sorted(request.inputs)))
-    if spec.name != self.model_name:
-      context.abort(grpc.StatusCode.NOT_FOUND,
-                    f"Servable not found for request: Latest({spec.name})")
-    try:
-      outputs = self.run(signature, {k: tf.make_ndarray(v)
-                                     for k, v in request.inputs.items()})
-    except ValueError as error:
-      context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-    response = predict_pb2.PredictResponse()
-    response.model_spec.CopyFrom(spec)
-    for name, value in outputs.items():
-      response.outputs[name].CopyFrom(as_proto_field(value))
-    return response
-
-  def grpc_metadata(self, request, context):
-    """`PredictionService/GetModelMetadata` (the `signature_def` field)."""
-    if request.model_spec.name != self.model_name:
-      context.abort(grpc.StatusCode.NOT_FOUND, "Servable not found")
-    response = get_model_metadata_pb2.GetModelMetadataResponse()
-    response.model_spec.CopyFrom(request.model_spec)
-    response.metadata["signature_def"].Pack(self.signature_map)
-    return response
-
-  def stop(self):
-    if self._grpc_server is not None:
-      self._grpc_server.stop(None)
-    super().stop()
-
-
-def as_proto_field(array):
-  """A `TensorProto` with typed fields, as TF Serving's `AsProtoField`."""
-  array = np.asarray(array)
-  proto = tensor_pb2.TensorProto(
-      dtype=tf.as_dtype(array.dtype).as_datatype_enum,
-      tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[
-          tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in array.shape]))
-  if array.dtype == np.float32:
-    proto.float_val.extend(array.ravel().tolist())
-  elif array.dtype == np.bool_:
-    proto.bool_val.extend(array.ravel().tolist())
-  else:  # uint8 and int32 travel in int_val.
-    proto.int_val.extend(array.ravel().astype(np.int64).tolist())
-  return proto
 
 
 # --- The fresh process -------------------------------------------------------

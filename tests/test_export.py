@@ -29,6 +29,7 @@ from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from export import client
+from export import local_server
 from tf_realnvp import conditions
 from tf_realnvp import export
 from tf_realnvp import likelihood
@@ -282,7 +283,7 @@ def loaded(exported):
 
 @pytest.fixture(scope="module")
 def fake_serving(exported):
-  serving = helpers.FakeServing(exported[1], MODEL_NAME)
+  serving = local_server.LocalServer(exported[1], MODEL_NAME)
   servers = {"grpc": serving.start_grpc(), "rest": serving.start_rest()}
   yield serving, servers
   serving.stop()
@@ -390,7 +391,7 @@ def _dtype(signature, name):
 
 @pytest.mark.parametrize("encoding", ["typed_fields", "tensor_content"])
 def test_grpc_response_is_parsed(encoding):
-  encode = {"typed_fields": helpers.as_proto_field,
+  encode = {"typed_fields": local_server.as_proto_field,
             "tensor_content": tf.make_tensor_proto}[encoding]
   for signature, outputs in _outputs_by_signature().items():
     response = predict_pb2.PredictResponse()
@@ -993,7 +994,7 @@ def test_client_parses_a_classify_response(encoding):
   else:
     response = predict_pb2.PredictResponse()
     for name, value in outputs.items():
-      response.outputs[name].CopyFrom(helpers.as_proto_field(value))
+      response.outputs[name].CopyFrom(local_server.as_proto_field(value))
     parsed = client.parse_grpc_response(CLASS_SIGNATURES, "classify",
                                         response)
   for name, value in outputs.items():
