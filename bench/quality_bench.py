@@ -14,7 +14,10 @@
 variant trains for its budget's worth of steps: the steps per second of a
 probe run of the variant (`--probe_steps` after one compiled step) times
 the budget, so that a schedule that decays to 0 at `train_steps` ends with
-the budget. Its test bits/dim is `Trainer.evaluate`'s: the averaged
+the budget. The probes of all variants run first, interleaved in chunks of
+10 steps, so that a machine whose speed drifts (or is shared) sizes every
+variant alike; the training itself may then be slowed without changing the
+result (`images_per_sec` is its own rate, for information). Its test bits/dim is `Trainer.evaluate`'s: the averaged
 weights of `ema`, the variational bound of `variational`.
 
 Each model is trained on Fashion-MNIST (prepared offline, see
@@ -89,8 +92,9 @@ flags.DEFINE_list("seeds", ["0"], "Seeds of the real_nvp variants (data "
 flags.DEFINE_string("grids_dir", None, "If set, a sample grid (T=0.7) of "
                     "each real_nvp row is written there as "
                     "<variant>_<minutes>min_seed<seed>.png.")
-flags.DEFINE_integer("probe_steps", 30, "Steps timed to size each variant's "
+flags.DEFINE_integer("probe_steps", 60, "Steps timed to size each variant's "
                      "run to the budget.")
+PROBE_CHUNK = 10
 # 8 x 80 gives 210k parameters, next to the 222k of fashion_mnist.flags.
 flags.DEFINE_integer("glow_steps", 8, "Glow steps per block.")
 flags.DEFINE_integer("glow_hidden", 80, "Hidden channels of Glow's couplings.")
@@ -114,17 +118,18 @@ def _glow_distribution():
   return tfd.TransformedDistribution(base, tfb.Chain([PixelLogit(), glow]))
 
 
-def _train_for(step, batches, seconds=None, steps=None):
-  """Runs `step` on `batches` after one (compiling) warm-up step, for
+def _train_for(step, batches, seconds=None, steps=None, warm_up=True):
+  """Runs `step` on `batches` (after one compiling step if `warm_up`) for
   `seconds` or for `steps` more steps; returns the steps after the warm-up
-  and their images/sec."""
-  step(next(batches))
+  and the seconds they took."""
+  if warm_up:
+    step(next(batches))
   done, start = 0, time.perf_counter()
   while (time.perf_counter() - start < seconds if steps is None else
          done < steps):
     step(next(batches))
     done += 1
-  return done, done * BATCH / (time.perf_counter() - start)
+  return done, time.perf_counter() - start
 
 
 def _evaluate(log_prob):
@@ -137,25 +142,53 @@ def _evaluate(log_prob):
   return total / count
 
 
-def _real_nvp(dtype_policy, variant, seed):
+def _options(dtype_policy, variant, seed):
+  return dict(VARIANTS[variant], batch_size=BATCH, data_dir=FLAGS.data_dir,
+              dtype_policy=dtype_policy, eval_examples=FLAGS.eval_examples,
+              seed=seed)
+
+
+def _probe_rates(dtype_policy, runs):
+  """images/sec of each `(variant, seed)` of `runs`, timed in interleaved
+  chunks of `PROBE_CHUNK` steps (after one compiled step and an untimed
+  chunk each), so that a
+  drift of the machine's speed reaches every variant alike."""
+  steps = {}
+  for run in runs:
+    probe = common.trainer("fashion_mnist", **_options(dtype_policy, *run))
+    probe.initialize_new_run()
+    batches = iter(probe.train_dataset(0))
+    # The compiling step and a chunk that fills the input pipeline.
+    _train_for(probe.train_step, batches, steps=PROBE_CHUNK)
+    steps[run] = (probe.train_step, batches)
+  seconds = dict.fromkeys(runs, 0.0)
+  done = dict.fromkeys(runs, 0)
+  while min(done.values()) < FLAGS.probe_steps:
+    for run, (step, batches) in steps.items():
+      chunk, elapsed = _train_for(step, batches, steps=PROBE_CHUNK,
+                                  warm_up=False)
+      seconds[run] += elapsed
+      done[run] += chunk
+  return {run: done[run] * BATCH / seconds[run] for run in runs}
+
+
+def _real_nvp(dtype_policy, variant, seed, rate):
   """The flagfile's model with the options of `variant`, trained for the
-  budget's worth of steps (see the module docstring)."""
-  options = dict(VARIANTS[variant], batch_size=BATCH, data_dir=FLAGS.data_dir,
-                 dtype_policy=dtype_policy, eval_examples=FLAGS.eval_examples,
-                 seed=seed)
-  probe = common.trainer("fashion_mnist", **options)
-  probe.initialize_new_run()
-  _, rate = _train_for(probe.train_step, iter(probe.train_dataset(0)),
-                       steps=FLAGS.probe_steps)
+  budget's worth of steps at `rate` images/sec (see the module docstring)."""
   steps = int(FLAGS.minutes * 60 * rate / BATCH)
-  trainer = common.trainer("fashion_mnist", train_steps=steps, **options)
+  trainer = common.trainer("fashion_mnist", train_steps=steps,
+                           **_options(dtype_policy, variant, seed))
   trainer.initialize_new_run()  # No workdir here.
-  done, rate = _train_for(trainer.train_step, iter(trainer.train_dataset(0)),
-                          steps=steps - 1)
+  batches = iter(trainer.train_dataset(0))
+  trainer.train_step(next(batches))
+  done, elapsed = _train_for(trainer.train_step, batches, steps=steps - 1,
+                             warm_up=False)
   row = dict(model=f"real_nvp (fashion_mnist.flags, {dtype_policy})",
              variant=variant, seed=seed,
              parameters=trainer.model.count_params(), steps=done + 1,
-             images_per_sec=rate, test_bits_per_dim=trainer.evaluate())
+             probe_images_per_sec=rate,
+             images_per_sec=done * BATCH / elapsed,
+             test_bits_per_dim=trainer.evaluate())
   if FLAGS.grids_dir:
     io.write_png(os.path.join(
         FLAGS.grids_dir, f"{variant}_{FLAGS.minutes:g}min_seed{seed}.png"),
@@ -179,11 +212,11 @@ def _glow(batches):
     grads, _ = tf.clip_by_global_norm(grads, 100.0)
     optimizer.apply_gradients(zip(grads, variables))
 
-  steps, rate = _train_for(step, batches, FLAGS.minutes * 60)
+  steps, elapsed = _train_for(step, batches, FLAGS.minutes * 60)
   return dict(model=f"tfb.Glow (2 blocks x {FLAGS.glow_steps} steps, "
                     f"{FLAGS.glow_hidden} hidden)",
               parameters=sum(int(tf.size(v)) for v in variables), steps=steps,
-              images_per_sec=rate,
+              images_per_sec=steps * BATCH / elapsed,
               test_bits_per_dim=_evaluate(tf.function(dist.log_prob)))
 
 
@@ -197,10 +230,13 @@ def main(argv):
           "fashion_mnist", BATCH, seed=0, data_dir=FLAGS.data_dir))))
       continue
     policy = "mixed_bfloat16" if name == "real_nvp_bf16" else "float32"
-    rows += [_real_nvp(policy, variant, int(seed))
-             for seed in FLAGS.seeds for variant in FLAGS.variants]
+    runs = [(variant, int(seed))
+            for seed in FLAGS.seeds for variant in FLAGS.variants]
+    rates = _probe_rates(policy, runs)
+    rows += [_real_nvp(policy, *run, rates[run]) for run in runs]
   common.report(rows, ["model", "variant", "seed", "parameters", "steps",
-                       "images_per_sec", "test_bits_per_dim"], FLAGS.json,
+                       "probe_images_per_sec", "images_per_sec",
+                       "test_bits_per_dim"], FLAGS.json,
                 f"Fashion-MNIST test bits/dim after {FLAGS.minutes:g} min of "
                 "training each")
 
