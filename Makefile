@@ -34,21 +34,23 @@ test: $(VENV)/.installed system-deps
 # a 2-core AVX-512 CPU, 20 on one without): test bits/dim, sample grids.
 demo: $(VENV)/.installed system-deps
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) train.py --flagfile=fashion_mnist.flags \
-	  --workdir=$(DEMO_WORKDIR)
+	  --workdir=$(DEMO_WORKDIR) $(ARGS)
 
 # Next steps on the demo's workdir, one after the other (or all: demo-next):
 # the paper's figures; anomaly scores calibrated on held-out test images;
 # a SavedModel for TF Serving (with the anomaly signature); requests to it
 # through export/local_server.py, TF Serving's REST API in this process.
+# ARGS adds flags to the command of demo, figures, calibrate and export.
 .PHONY: figures calibrate export try-serving demo-next
 figures: $(VENV)/.installed
-	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m tf_realnvp.figures --workdir=$(DEMO_WORKDIR)
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m tf_realnvp.figures --workdir=$(DEMO_WORKDIR) \
+	  $(ARGS)
 calibrate: $(VENV)/.installed
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m tf_realnvp.anomaly calibrate \
-	  --workdir=$(DEMO_WORKDIR)
+	  --workdir=$(DEMO_WORKDIR) $(ARGS)
 export: $(VENV)/.installed
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) export/export_saved_model.py \
-	  --workdir=$(DEMO_WORKDIR) --export_dir=$(DEMO_WORKDIR)/export
+	  --workdir=$(DEMO_WORKDIR) --export_dir=$(DEMO_WORKDIR)/export $(ARGS)
 try-serving: $(VENV)/.installed
 	TF_CPP_MIN_LOG_LEVEL=2 bash export/try_serving.sh $(DEMO_WORKDIR) $(PY)
 demo-next: figures calibrate export try-serving

@@ -15,7 +15,7 @@ requests="$workdir/requests"
     --set=sklearn_digits --max_examples=2 --output_dir="$requests" > /dev/null
 images=$(ls "$requests"/*.png | paste -sd, -)
 "$python" "$here/local_server.py" --export_dir="$workdir/export" \
-    --port="$port" > "$workdir/local_server.log" 2>&1 &
+    --port="$port" --grpc_port=0 > "$workdir/local_server.log" 2>&1 &
 server=$!
 trap 'kill $server 2> /dev/null || true' EXIT
 client=("$python" "$here/client.py" --server="localhost:$port")

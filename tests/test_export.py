@@ -18,7 +18,6 @@ import json
 import math
 import os
 import re
-import urllib.request
 
 import numpy as np
 import pytest
@@ -32,12 +31,14 @@ from export import client
 from export import local_server
 from tf_realnvp import conditions
 from tf_realnvp import export
+from tf_realnvp import io
 from tf_realnvp import likelihood
 from tf_realnvp import pixels
 from tf_realnvp import serving
 from tests import export_helpers as helpers
 from tests import flow_checks
 from tests import processes
+from tests import readme_blocks
 from tests.training_helpers import snapshot
 
 VERSION = 7
@@ -574,15 +575,12 @@ def test_request_text_is_the_request(protocol):
 # --- export/README.md ---------------------------------------------------------
 
 
+README_PATH = os.path.join(processes.REPO, "export", "README.md")
+
+
 def _readme():
-  with open(os.path.join(processes.REPO, "export", "README.md")) as f:
+  with open(README_PATH) as f:
     return f.read()
-
-
-def _post(url, body):
-  request = urllib.request.Request(url, data=body.encode(), method="POST")
-  with urllib.request.urlopen(request, timeout=60) as response:
-    return response.read()
 
 
 def test_readme_models_config_names_the_model_and_its_base_path():
@@ -606,19 +604,6 @@ def test_readme_shows_the_serving_table_states_the_cap_and_the_estimate():
   flat = " ".join(text.split())
   assert f"capped at {serving.MAX_NUM_SAMPLES}" in flat
   assert f"{likelihood.DEFAULT_NUM_DRAWS} fixed dequantisation draws" in flat
-
-
-def test_readme_curl_requests_work(exported, fake_serving):
-  model = exported[0]
-  _, servers = fake_serving
-  requests = re.findall(r"curl -s -X POST http://localhost:8501(\S+) \\\n"
-                        r"\s+-d '(\{.*?\})'", _readme())
-  assert len(requests) == 2
-  for path, body in requests:
-    answer = json.loads(_post(f"http://{servers['rest']}{path}", body))
-    num_samples = json.loads(body)["inputs"]["num_samples"]
-    images = np.asarray(answer["outputs"])
-    assert images.shape == (num_samples,) + model.image_shape
 
 
 # --- What a fresh process gets: both loaders, saved_model_cli -------------
@@ -1040,6 +1025,35 @@ def test_readme_shows_a_conditional_sample_request():
   (body,) = _readme_json_requests()
   assert body["signature_name"] == "sample"
   assert sorted(body["inputs"]) == ["labels", "seed", "temperature"]
+
+
+def test_readme_conditional_requests_run_against_a_class_model(
+    class_exported, tmp_path):
+  """export/README.md's conditional block, as written, against the class
+  model's export served by the local server (tests/test_readme.py runs the
+  other blocks against an unconditional demo)."""
+  model, path, _ = class_exported
+  root = readme_blocks.checkout(tmp_path)
+  (body,) = readme_blocks.blocks(README_PATH, "json")
+  io.write_text(os.path.join(root, "sample_labels.json"), body)
+  images = _images()
+  for i in range(2):
+    io.write_png(os.path.join(root, "requests",
+                              f"fashion_mnist_test_{i:04d}.png"), images[i])
+  server = local_server.LocalServer(path, MODEL_NAME)
+  try:
+    address = server.start_rest()
+    blocks = readme_blocks.blocks(README_PATH, "sh")
+    (block,) = [b for b in blocks if "sample_labels.json" in b]
+    sampled, *classified = readme_blocks.run_sh(readme_blocks.replace(
+        block, {"localhost:8501": address}), root).splitlines()
+  finally:
+    server.stop()
+  assert np.asarray(json.loads(sampled)["outputs"]).shape == (
+      (len(json.loads(body)["inputs"]["labels"]),) + model.image_shape)
+  assert [line.split("\t")[0] for line in classified] == [
+      f"requests/fashion_mnist_test_{i:04d}.png" for i in range(2)]
+  assert all("class " in line for line in classified)
 
 
 def test_export_signature_names_follow_the_model(exported, class_exported):
