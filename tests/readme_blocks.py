@@ -2,6 +2,7 @@
 a stand-in for the repository's root (`checkout`), with `.venv` being this
 Python's environment."""
 
+import json
 import os
 import re
 import socket
@@ -24,6 +25,18 @@ def replace(text, replacements):
     assert old in text, f"{old!r} is not in {text!r}"
     text = text.replace(old, new)
   return text
+
+
+def leading_json(text):
+  """The JSON values at the start of `text` (curl prints them without a
+  newline) and the text after them."""
+  decoder, values = json.JSONDecoder(), []
+  text = text.lstrip()
+  while text.startswith("{"):
+    value, end = decoder.raw_decode(text)
+    values.append(value)
+    text = text[end:].lstrip()
+  return values, text
 
 
 def checkout(root):

@@ -1045,11 +1045,12 @@ def test_readme_conditional_requests_run_against_a_class_model(
     address = server.start_rest()
     blocks = readme_blocks.blocks(README_PATH, "sh")
     (block,) = [b for b in blocks if "sample_labels.json" in b]
-    sampled, *classified = readme_blocks.run_sh(readme_blocks.replace(
-        block, {"localhost:8501": address}), root).splitlines()
+    (sampled,), printed = readme_blocks.leading_json(readme_blocks.run_sh(
+        readme_blocks.replace(block, {"localhost:8501": address}), root))
+    classified = printed.splitlines()
   finally:
     server.stop()
-  assert np.asarray(json.loads(sampled)["outputs"]).shape == (
+  assert np.asarray(sampled["outputs"]).shape == (
       (len(json.loads(body)["inputs"]["labels"]),) + model.image_shape)
   assert [line.split("\t")[0] for line in classified] == [
       f"requests/fashion_mnist_test_{i:04d}.png" for i in range(2)]

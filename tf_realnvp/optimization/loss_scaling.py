@@ -2,6 +2,8 @@
 
 import tensorflow as tf
 
+from tf_realnvp import checks
+
 __all__ = ["DynamicLossScale"]
 
 
@@ -44,9 +46,7 @@ class DynamicLossScale(tf.Module):
     if not initial_scale >= 1:
       raise ValueError(f"initial_scale must be >= 1, received "
                        f"{initial_scale!r}.")
-    if int(growth_steps) != growth_steps or growth_steps < 1:
-      raise ValueError(f"growth_steps must be an int >= 1, received "
-                       f"{growth_steps!r}.")
+    checks.check_int(1, growth_steps=growth_steps)
     self.growth_steps = int(growth_steps)
     self.scale = tf.Variable(float(initial_scale), dtype=tf.float32,
                              trainable=False, name="scale")

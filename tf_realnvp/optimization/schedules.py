@@ -5,6 +5,8 @@ import math
 import keras
 import tensorflow as tf
 
+from tf_realnvp import checks
+
 __all__ = ["LR_SCHEDULES", "LearningRate"]
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -40,15 +42,11 @@ class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
     if not learning_rate > 0:
       raise ValueError(f"learning_rate must be positive, received "
                        f"{learning_rate!r}.")
-    if int(warmup_steps) != warmup_steps or warmup_steps < 0:
-      raise ValueError(f"warmup_steps must be an int >= 0, received "
-                       f"{warmup_steps!r}.")
+    checks.check_int(0, warmup_steps=warmup_steps)
     if schedule not in LR_SCHEDULES:
       raise ValueError(f"schedule must be one of {LR_SCHEDULES}, received "
                        f"{schedule!r}.")
-    if int(decay_steps) != decay_steps or decay_steps < 1:
-      raise ValueError(f"decay_steps must be an int >= 1, received "
-                       f"{decay_steps!r}.")
+    checks.check_int(1, decay_steps=decay_steps)
     self.learning_rate = float(learning_rate)
     self.warmup_steps = int(warmup_steps)
     self.schedule = schedule
