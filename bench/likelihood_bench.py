@@ -54,7 +54,7 @@ def _images(config):
 def main(argv):
   del argv
   config = workdirs.read_run_config(FLAGS.workdir)
-  model = workdirs.load_trained_model(FLAGS.workdir)
+  model, _ = workdirs.load_trained_model(FLAGS.workdir)
   batches = _images(config)
   dims = model.num_dims
 
