@@ -56,7 +56,7 @@ try-serving: $(VENV)/.installed
 demo-next: figures calibrate export try-serving
 
 # Benchmarks (each prints a table; ARGS=--json prints JSON).
-.PHONY: bench-train bench-memory bench-export bench-glow bench-steps bench-budget \
+.PHONY: bench-train bench-memory bench-export bench-likelihood bench-glow bench-steps bench-budget \
 	bench-multi-worker bench-anomaly bench-peer
 bench-train: $(VENV)/.installed
 	$(PY) bench/train_bench.py $(ARGS)
@@ -69,6 +69,9 @@ bench-memory: $(VENV)/.installed
 	$(PY) bench/memory_bench.py $(ARGS)
 bench-export: $(VENV)/.installed
 	$(PY) bench/export_bench.py $(ARGS)
+# Served bits/dim of the demo's model against the bound and 256 draws.
+bench-likelihood: $(VENV)/.installed system-deps
+	$(PY) bench/likelihood_bench.py --workdir=$(DEMO_WORKDIR) $(ARGS)
 bench-glow: $(VENV)/.installed system-deps
 	$(PY) bench/quality_bench.py --models=real_nvp,glow --minutes=5 $(ARGS)
 # The paper's step against Glow's at 8 and 20 minutes (docs/quality.md).
