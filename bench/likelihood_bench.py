@@ -25,7 +25,7 @@ import numpy as np
 from absl import app
 from absl import flags
 
-import common  # pylint: disable=unused-import  # The path and TensorFlow.
+import common  # The path and TensorFlow first; the table.
 
 from tf_realnvp import data
 from tf_realnvp import likelihood

@@ -524,7 +524,8 @@ def test_client_calls_every_signature(exported, fake_serving, protocol):
   serving, servers = fake_serving
   for signature, inputs in client_inputs().items():
     outputs = client.predict(protocol, servers[protocol], MODEL_NAME,
-                             SIGNATURES, signature, inputs, version=VERSION)
+                             SIGNATURES, signature, inputs, version=VERSION,
+                             timeout=processes.TIMEOUT_SECONDS)
     assert_outputs_match(outputs, expected_outputs(model, signature))
     assert serving.requests[-1] == (protocol, MODEL_NAME, VERSION, signature,
                                     sorted(inputs))
