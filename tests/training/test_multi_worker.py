@@ -37,13 +37,15 @@ def test_hung_worker_ends_the_job_which_resumes_with_bounded_threads(
   flags = dict(workdir=workdir, data_dir=fashion_dir, batch_size=16,
                train_steps=30, checkpoint_every=10, eval_every=30,
                eval_examples=64, likelihood_examples=32, sample_every=30,
-               num_samples=4, log_every=5,
-               strategy_timeout=10, ema_decay=0.9)
+               num_samples=4, log_every=5, ema_decay=0.9)
   args = ["--flagfile=fashion_mnist.flags"] + [f"--{k}={v}"
                                               for k, v in flags.items()]
   env = {"TMPDIR": str(scratch)}
 
-  chief, worker = start_workers(2, args, env)
+  # A short timeout finds the hung worker within seconds. The resumed job
+  # keeps the default: on a loaded machine, 10 s without a heartbeat happen
+  # while the train step is being built.
+  chief, worker = start_workers(2, args + ["--strategy_timeout=10"], env)
   try:
     wait_for_checkpoint(workdir, chief.process, min_step=10)
     # A hung worker (no connection reset, unlike a killed one): only the
