@@ -5,7 +5,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 # Tests run in 2 processes (the 2 cores of the reference machine), one file
 # per process at a time so that module fixtures are built once.
-PYTEST_ARGS ?= -n 2 --dist loadfile
+PYTEST_ARGS ?= -n 2 --dist loadfile --durations=30
 
 DEMO_WORKDIR ?= runs/fashion_mnist_demo
 
