@@ -314,9 +314,8 @@ class RealNVP(GenerativeClassifier, KerasFit, keras.Model):
     dequantisation draws (`tf_realnvp.likelihood`): deterministic, at least
     the training bound in expectation (`bits_per_dim` is the bound),
     converging to `log P(x)` as `num_draws` grows. What the export serves.
-    `tf_realnvp.losses.to_bits_per_dim(ll, model.num_dims)` gives bits/dim.
-    `condition` as in `log_prob`. Called eagerly, the `num_draws` passes run
-    op by op: for repeated calls, `tf.function(model.log_likelihood)`.
+    `losses.to_bits_per_dim(ll, model.num_dims)`: bits/dim. `condition` as
+    in `log_prob`. Repeated calls: `tf.function(model.log_likelihood)`.
     """
     images = self._inputs.images(images, "log_likelihood", dtype=tf.uint8)
     condition = self._inputs.required_vector(condition, images)
