@@ -42,16 +42,16 @@ def test_hung_worker_ends_the_job_which_resumes_with_bounded_threads(
                                               for k, v in flags.items()]
   env = {"TMPDIR": str(scratch)}
 
-  # A short timeout finds the hung worker within seconds. The resumed job
-  # keeps the default: on a loaded machine, 10 s without a heartbeat happen
-  # while the train step is being built.
-  chief, worker = start_workers(2, args + ["--strategy_timeout=10"], env)
+  # A short timeout finds the hung worker soon; not too short: on a loaded
+  # machine, 10 s without a heartbeat happen while the train step is being
+  # built. The resumed job keeps the default.
+  chief, worker = start_workers(2, args + ["--strategy_timeout=30"], env)
   try:
     wait_for_checkpoint(workdir, chief.process, min_step=10)
     # A hung worker (no connection reset, unlike a killed one): only the
     # coordination service's missing heartbeats reveal it.
     worker.process.send_signal(signal.SIGSTOP)
-    code, _, stderr = chief.wait(timeout=120)
+    code, _, stderr = chief.wait(timeout=300)
   finally:
     worker.kill()
     chief.kill()
